@@ -1,0 +1,81 @@
+"""The cleanup job (storage-and-lifecycle.md §6): expired items, idle sessions, orphans.
+
+Every step is idempotent, so running it in several worker processes at once is harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+import attrs
+
+from skysend_core.errors import StorageError
+from skysend_core.ports import BlobStore, Clock, UploadRepository, UploadSessionStore
+from skysend_core.uploads_model import SESSION_TTL_MS, is_session_live
+
+log = logging.getLogger(__name__)
+
+
+class ExpiringRepository(Protocol):
+    """Anything whose expired rows can be purged in one step (e.g. notes)."""
+
+    async def delete_expired(self, now_ms: int) -> int: ...
+
+
+@attrs.frozen
+class CleanupReport:
+    uploads: int
+    notes: int
+    sessions: int
+    orphans: int
+
+
+@attrs.define
+class Cleanup:
+    uploads: UploadRepository
+    sessions: UploadSessionStore
+    blobs: BlobStore
+    clock: Clock
+    notes: ExpiringRepository | None = None
+
+    async def run(self) -> CleanupReport:
+        now = self.clock.now_ms()
+        removed_uploads = 0
+        for upload_id in await self.uploads.expired_ids(now):
+            if await self.uploads.delete(upload_id):
+                removed_uploads += 1
+            await self._delete_blob(upload_id)
+        removed_notes = await self.notes.delete_expired(now) if self.notes else 0
+        expired_sessions = await self.sessions.expired_ids(now)
+        for session_id in expired_sessions:
+            await self.sessions.delete(session_id)
+            await self.blobs.discard_parts(session_id)
+        orphans = await self.sweep_orphans(now)
+        if removed_uploads + removed_notes:
+            log.info("Removed %d expired record(s)", removed_uploads + removed_notes)
+        return CleanupReport(removed_uploads, removed_notes, len(expired_sessions), orphans)
+
+    async def sweep_orphans(self, now_ms: int) -> int:
+        """Remove blobs and session areas with no row, no live session, and old enough."""
+        removed = 0
+        for item in await self.blobs.stale_items(now_ms - SESSION_TTL_MS):
+            session = await self.sessions.get(item.id)
+            if session is not None and is_session_live(session, now_ms):
+                continue
+            if item.kind == "blob":
+                if await self.uploads.get(item.id) is not None:
+                    continue
+                await self._delete_blob(item.id)
+            else:
+                if session is not None:
+                    await self.sessions.delete(item.id)
+                await self.blobs.discard_parts(item.id)
+            removed += 1
+        return removed
+
+    async def _delete_blob(self, blob_id: str) -> None:
+        try:
+            await self.blobs.delete(blob_id)
+        except StorageError:
+            log.warning("could not remove a blob; the next sweep retries")

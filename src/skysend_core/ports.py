@@ -1,0 +1,146 @@
+"""Ports: what the core needs from the outside world, named by role.
+
+Adapters in ``skysend_adapters`` implement these protocols (memory, SQLite, filesystem;
+later S3 and PostgreSQL) and must pass the same contract test suites. Methods say intent:
+races are solved where the data lives (``claim_download``, ``set_metadata_once``,
+``commit_chunk``, ``begin_finalize`` are each one atomic step).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from typing import Protocol
+
+import attrs
+
+from skysend_core.uploads_model import ChunkDecision, Upload, UploadSession
+
+
+class Clock(Protocol):
+    def now_ms(self) -> int:
+        """Milliseconds since the Unix epoch."""
+        ...
+
+
+class UploadRepository(Protocol):
+    """Completed uploads (the ``uploads`` table)."""
+
+    async def insert(self, upload: Upload) -> None: ...
+
+    async def get(self, upload_id: str) -> Upload | None: ...
+
+    async def claim_download(self, upload_id: str) -> bool:
+        """Atomically count one download if still below the limit; False otherwise."""
+        ...
+
+    async def set_metadata_once(self, upload_id: str, encrypted_meta: bytes, nonce: bytes) -> bool:
+        """Store metadata only if none is set yet; False if set already or row gone."""
+        ...
+
+    async def delete(self, upload_id: str) -> bool:
+        """Remove the row; False if there was none."""
+        ...
+
+    async def expired_ids(self, now_ms: int) -> list[str]:
+        """Ids of uploads that are expired or exhausted at ``now_ms``."""
+        ...
+
+
+class UploadSessionStore(Protocol):
+    """Unfinished uploads (chunked HTTP and WebSocket), shared by every worker process."""
+
+    async def create(self, session: UploadSession) -> None: ...
+
+    async def get(self, session_id: str) -> UploadSession | None: ...
+
+    async def commit_chunk(
+        self, session_id: str, index: int, size: int, part_key: str, now_ms: int
+    ) -> ChunkDecision:
+        """In one transaction: decide with ``uploads_model.decide_chunk`` and, if accepted,
+        record the chunk, add its size and touch the session."""
+        ...
+
+    async def begin_finalize(self, session_id: str, now_ms: int) -> UploadSession | None:
+        """Atomically move a live ``open``/``receiving`` session to ``finalizing``.
+
+        Returns the session as it was before the transition, or ``None`` if it does not
+        exist, is expired, or is already finalizing (inspect with ``get``)."""
+        ...
+
+    async def chunks(self, session_id: str) -> list[tuple[int, int, str]]:
+        """Committed chunks as ``(index, size, part_key)`` ordered by index."""
+        ...
+
+    async def delete(self, session_id: str) -> None:
+        """Remove the session and its chunk records (idempotent)."""
+        ...
+
+    async def expired_ids(self, now_ms: int) -> list[str]:
+        """Sessions idle for longer than the TTL at ``now_ms``."""
+        ...
+
+    async def touch(self, session_id: str, bytes_received: int, now_ms: int) -> None:
+        """Record streaming progress of a WebSocket session (keeps it alive)."""
+        ...
+
+
+@attrs.frozen
+class PartRef:
+    """A durably written part of an unfinished upload."""
+
+    key: str
+    size: int
+
+
+@attrs.frozen
+class StaleItem:
+    """Something in storage not touched since before the cutoff (orphan candidate)."""
+
+    kind: str  # "blob" or "session"
+    id: str
+
+
+class BlobReader(Protocol):
+    """An opened blob: it stays readable even if it is deleted meanwhile."""
+
+    size: int
+
+    def chunks(self) -> AsyncIterator[bytes]: ...
+
+    async def aclose(self) -> None: ...
+
+
+class BlobStore(Protocol):
+    """Encrypted payloads, and the parts of unfinished ones.
+
+    Writes are atomic: a crash or an exception from the source iterator never leaves a
+    partial blob under a real id. Ids are validated before any storage key is built.
+    """
+
+    async def write(self, blob_id: str, chunks: AsyncIterable[bytes]) -> int:
+        """Store a whole blob from a stream; returns its size."""
+        ...
+
+    async def open(self, blob_id: str) -> BlobReader | None:
+        """Open a blob for streaming, or ``None`` if it does not exist."""
+        ...
+
+    async def delete(self, blob_id: str) -> None:
+        """Remove a blob; a missing blob is not an error."""
+        ...
+
+    async def write_part(self, session_id: str, chunks: AsyncIterable[bytes]) -> PartRef:
+        """Durably store one part of a session under a fresh unique key."""
+        ...
+
+    async def assemble(self, session_id: str, part_keys: Sequence[str], blob_id: str) -> int:
+        """Concatenate parts, in the given order, atomically into blob ``blob_id``."""
+        ...
+
+    async def discard_parts(self, session_id: str, part_keys: Sequence[str] | None = None) -> None:
+        """Remove the given parts, or every part of the session when ``None``."""
+        ...
+
+    async def stale_items(self, cutoff_ms: int) -> list[StaleItem]:
+        """Blobs and session areas last modified before ``cutoff_ms``."""
+        ...

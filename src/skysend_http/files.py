@@ -1,0 +1,128 @@
+"""File endpoints (http-api.md §2.4–2.13): parse, call :class:`Files`, serialize."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from quart import Blueprint, Response, current_app, request
+
+from skysend_core.errors import Gone, NotFound
+from skysend_core.ports import BlobReader
+from skysend_core.upload_params import HEADER_NAMES, UploadParams, parse_upload_params
+from skysend_core.uploads import Files
+from skysend_http.errors import json_response
+from skysend_http.shapes import upload_info
+from skysend_http.streaming import body_stream, read_limited
+
+blueprint = Blueprint("files", __name__, url_prefix="/api")
+
+META_BODY_LIMIT = 256 * 1024
+PASSWORD_BODY_LIMIT = 16 * 1024
+
+
+def _files() -> Files:
+    files: Files = current_app.extensions["skysend"].files
+    return files
+
+
+def _share_url(upload_id: str) -> str:
+    return f"{_files().settings.base_url}/file/{upload_id}"
+
+
+def _upload_params() -> UploadParams:
+    raw = {key: request.headers.get(header) for key, header in HEADER_NAMES.items()}
+    raw["contentLength"] = request.headers.get("X-Content-Length") or request.headers.get(
+        "Content-Length"
+    )
+    return parse_upload_params(raw, _files().settings)
+
+
+@blueprint.post("/upload")
+async def upload() -> Response:
+    params = _upload_params()
+    created = await _files().upload(params, body_stream(request))
+    return json_response({"id": created.id, "url": _share_url(created.id)})
+
+
+@blueprint.post("/upload/init")
+async def init_chunked() -> Response:
+    session_id = await _files().init_chunked(_upload_params())
+    return json_response({"id": session_id}, 201)
+
+
+@blueprint.post("/upload/<upload_id>/chunk")
+async def append_chunk(upload_id: str) -> Response:
+    accepted = await _files().append_chunk(
+        upload_id, request.args.get("index"), body_stream(request)
+    )
+    if accepted.delay_s > 0:
+        await asyncio.sleep(accepted.delay_s)
+    return json_response({"bytesWritten": accepted.bytes_written})
+
+
+@blueprint.post("/upload/<upload_id>/finalize")
+async def finalize(upload_id: str) -> Response:
+    created = await _files().finalize(upload_id, request.headers.get("X-Owner-Token"))
+    return json_response({"id": created.id, "url": _share_url(created.id)})
+
+
+@blueprint.post("/meta/<upload_id>")
+async def set_metadata(upload_id: str) -> Response:
+    owner_token = request.headers.get("X-Owner-Token")
+    await _files().authorize_owner(upload_id, owner_token)
+    body = await read_limited(request, META_BODY_LIMIT)
+    await _files().set_metadata(upload_id, owner_token, body)
+    return json_response({"ok": True})
+
+
+@blueprint.get("/info/<upload_id>")
+async def info(upload_id: str) -> Response:
+    return json_response(upload_info(await _files().info(upload_id)))
+
+
+@blueprint.get("/exists/<upload_id>")
+async def exists(upload_id: str) -> Response:
+    try:
+        await _files().info(upload_id)
+    except NotFound:
+        return json_response({"exists": False}, 404)
+    except Gone as gone:
+        reason = "expired" if gone.reason == "expired" else "limit_reached"
+        return json_response({"exists": False, "reason": reason}, 410)
+    return json_response({"exists": True})
+
+
+async def _stream(reader: BlobReader) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in reader.chunks():
+            yield chunk
+    finally:
+        await reader.aclose()
+
+
+@blueprint.get("/download/<upload_id>")
+async def download(upload_id: str) -> Response:
+    found = await _files().open_download(upload_id, request.headers.get("X-Auth-Token"))
+    response = Response(
+        _stream(found.reader),
+        status=200,
+        content_type="application/octet-stream",
+    )
+    response.headers["Content-Length"] = str(found.reader.size)
+    response.headers["X-File-Count"] = str(found.upload.file_count)
+    response.timeout = None
+    return response
+
+
+@blueprint.post("/password/<upload_id>")
+async def check_password(upload_id: str) -> Response:
+    body = await read_limited(request, PASSWORD_BODY_LIMIT)
+    await _files().check_password(upload_id, body)
+    return json_response({"ok": True})
+
+
+@blueprint.delete("/upload/<upload_id>")
+async def delete(upload_id: str) -> Response:
+    await _files().delete(upload_id, request.headers.get("X-Owner-Token"))
+    return json_response({"ok": True})

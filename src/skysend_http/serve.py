@@ -1,0 +1,102 @@
+"""``skysend serve``: validate configuration, prepare storage, run hypercorn."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+
+from skysend_core.config import ConfigError, Settings
+
+log = logging.getLogger("skysend")
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="run the server (SQLite + local folder by default)",
+        description="Run the SkySend server. Configuration comes from environment variables "
+        "(see docs/configuration.md); the flags override HOST, PORT and the worker count.",
+    )
+    parser.add_argument("--host", help="bind address (default: HOST or 0.0.0.0)")
+    parser.add_argument("--port", type=int, help="listening port (default: PORT or 3000)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="worker processes (default: SKYSEND_WORKERS or the number of CPUs, at most 4)",
+    )
+    parser.set_defaults(handler=run)
+
+
+def default_workers() -> int:
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def load_settings(args: argparse.Namespace) -> Settings:
+    """Apply flag overrides to the environment (workers inherit it), then validate."""
+    env = os.environ
+    if args.host:
+        env["HOST"] = args.host
+    if args.port is not None:
+        env["PORT"] = str(args.port)
+    if not env.get("BASE_URL"):
+        port = env.get("PORT") or "3000"
+        env["BASE_URL"] = f"http://localhost:{port}"
+        log.warning(
+            "BASE_URL is not set; using %s. Set BASE_URL to the public URL of this server.",
+            env["BASE_URL"],
+        )
+    return Settings.from_env(env)
+
+
+async def prepare(settings: Settings) -> None:
+    """Migrate the database and run the start-up cleanup once, before any worker starts."""
+    from skysend_http.bootstrap import build
+
+    services = build(settings)
+    try:
+        await services.start(periodic=False)
+    finally:
+        await services.stop()
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings(args)
+    except ConfigError as error:
+        print(f"Configuration error: {error}", file=sys.stderr)
+        return 1
+    for warning in settings.warnings:
+        log.warning("%s", warning)
+    try:
+        asyncio.run(prepare(settings))
+    except Exception as error:
+        print(f"Start-up failed: {error}", file=sys.stderr)
+        return 1
+
+    from hypercorn.config import Config
+    from hypercorn.run import run as run_hypercorn
+
+    config = Config()
+    config.application_path = "skysend_http.asgi:app"
+    config.bind = [f"[{settings.host}]:{settings.port}" if ":" in settings.host else f"{settings.host}:{settings.port}"]
+    config.workers = args.workers or int(os.environ.get("SKYSEND_WORKERS") or default_workers())
+    config.keep_alive_timeout = 120
+    config.graceful_timeout = 10
+    config.accesslog = None  # access logs would contain client addresses
+    config.errorlog = "-"
+    try:
+        import uvloop  # noqa: F401
+
+        config.worker_class = "uvloop"
+    except ImportError:
+        config.worker_class = "asyncio"
+    log.info(
+        "SkySend listening on %s with %d worker(s); data in %s",
+        config.bind[0], config.workers, settings.data_dir,
+    )
+    return run_hypercorn(config)

@@ -1,0 +1,83 @@
+"""Request-body streaming with back-pressure.
+
+Quart's stock ``Body`` appends every received ASGI message to an unbounded buffer, so a
+client faster than the disk would make memory grow with the upload. Here the receiving
+side waits while more than :data:`HIGH_WATER` bytes are buffered; hypercorn then stops
+reading the socket, and TCP slows the sender down. Memory stays flat in the file size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from quart.asgi import ASGIHTTPConnection
+from quart.wrappers import Request
+from quart.wrappers.request import Body
+from hypercorn.typing import ASGIReceiveCallable
+
+from skysend_core.errors import TooLarge
+
+HIGH_WATER = 4 * 1024 * 1024
+
+
+class BoundedBody(Body):
+    """A request body whose producer pauses while the consumer is behind."""
+
+    def __init__(self, expected_content_length: int | None, max_content_length: int | None) -> None:
+        super().__init__(expected_content_length, max_content_length)
+        self._room = asyncio.Event()
+        self._room.set()
+
+    def append(self, data: bytes) -> None:
+        super().append(data)
+        if len(self._data) >= HIGH_WATER:
+            self._room.clear()
+
+    async def __anext__(self) -> bytes:
+        try:
+            return await super().__anext__()
+        finally:
+            self._room.set()
+
+    async def wait_for_room(self) -> None:
+        await self._room.wait()
+
+
+class StreamingRequest(Request):
+    body_class = BoundedBody
+
+
+class StreamingHTTPConnection(ASGIHTTPConnection):
+    async def handle_messages(self, request: Request, receive: ASGIReceiveCallable) -> None:  # type: ignore[override]
+        body = request.body
+        while True:
+            message = await receive()
+            if message["type"] == "http.request":
+                body.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    body.set_complete()
+                elif isinstance(body, BoundedBody):
+                    await body.wait_for_room()
+            elif message["type"] == "http.disconnect":
+                return
+
+
+async def read_limited(request: Request, limit: int, message: str = "Request body too large") -> bytes:
+    """Read a small body whole, refusing it (413) as soon as it passes ``limit`` bytes."""
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise TooLarge(message)
+    data = bytearray()
+    async for chunk in request.body:
+        data += chunk
+        if len(data) > limit:
+            raise TooLarge(message)
+    return bytes(data)
+
+
+async def body_stream(request: Request) -> AsyncIterator[bytes]:
+    """The request body as a stream of non-empty pieces."""
+    async for chunk in request.body:
+        if chunk:
+            yield chunk

@@ -13,6 +13,7 @@ from typing import Protocol
 
 import attrs
 
+from skysend_core.notes_model import Note
 from skysend_core.uploads_model import ChunkDecision, Upload, UploadSession
 
 
@@ -143,4 +144,29 @@ class BlobStore(Protocol):
 
     async def stale_items(self, cutoff_ms: int) -> list[StaleItem]:
         """Blobs and session areas last modified before ``cutoff_ms``."""
+        ...
+
+
+class NoteRepository(Protocol):
+    """Notes (the ``notes`` table). Notes have no blob: the ciphertext lives in the row."""
+
+    async def insert(self, note: Note) -> None: ...
+
+    async def get(self, note_id: str) -> Note | None: ...
+
+    async def claim_view(self, note_id: str) -> int | None:
+        """Atomically count one view while ``max_views = 0 or view_count < max_views``.
+
+        Returns the new ``view_count``, or ``None`` if no view was left (or no row). The
+        view that exhausts a limited note also erases its ciphertext in the same step
+        (burn after reading); the row stays, so the note answers 410 until cleanup.
+        """
+        ...
+
+    async def delete(self, note_id: str) -> bool:
+        """Remove the row; False if there was none."""
+        ...
+
+    async def delete_expired(self, now_ms: int) -> int:
+        """Remove notes that are expired or out of views at ``now_ms``; returns how many."""
         ...

@@ -1,0 +1,219 @@
+"""In-memory implementations of the upload ports.
+
+For core tests and for embedding the core without storage. Each method completes without
+awaiting anything between its check and its update, so on one event loop every operation
+is as atomic as its SQLite counterpart. Nothing is shared between processes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
+
+import attrs
+
+from skysend_adapters.clock import SystemClock
+from skysend_core.errors import NotFound, StorageError
+from skysend_core.ports import Clock, PartRef, StaleItem
+from skysend_core.uploads_model import (
+    SESSION_TTL_MS,
+    ChunkDecision,
+    ChunkOutcome,
+    SessionState,
+    Upload,
+    UploadSession,
+    decide_chunk,
+    is_session_live,
+    is_valid_id,
+)
+
+_READ_SIZE = 1 << 20
+
+
+class InMemoryUploadRepository:
+    """Completed uploads in a dict."""
+
+    def __init__(self) -> None:
+        self._rows: dict[str, Upload] = {}
+
+    async def insert(self, upload: Upload) -> None:
+        if upload.id in self._rows:
+            raise StorageError(f"duplicate upload id {upload.id}")
+        self._rows[upload.id] = upload
+
+    async def get(self, upload_id: str) -> Upload | None:
+        return self._rows.get(upload_id)
+
+    async def claim_download(self, upload_id: str) -> bool:
+        row = self._rows.get(upload_id)
+        if row is None or row.download_count >= row.max_downloads:
+            return False
+        self._rows[upload_id] = attrs.evolve(row, download_count=row.download_count + 1)
+        return True
+
+    async def set_metadata_once(self, upload_id: str, encrypted_meta: bytes, nonce: bytes) -> bool:
+        row = self._rows.get(upload_id)
+        if row is None or row.encrypted_meta is not None:
+            return False
+        self._rows[upload_id] = attrs.evolve(row, encrypted_meta=encrypted_meta, nonce=nonce)
+        return True
+
+    async def delete(self, upload_id: str) -> bool:
+        return self._rows.pop(upload_id, None) is not None
+
+    async def expired_ids(self, now_ms: int) -> list[str]:
+        return [
+            row.id
+            for row in self._rows.values()
+            if row.expires_at * 1000 <= now_ms or row.download_count >= row.max_downloads
+        ]
+
+
+class InMemoryUploadSessionStore:
+    """Unfinished uploads and their chunk records in dicts."""
+
+    def __init__(self) -> None:
+        self._sessions: dict[str, UploadSession] = {}
+        self._chunks: dict[str, dict[int, tuple[int, str]]] = {}
+
+    async def create(self, session: UploadSession) -> None:
+        if session.id in self._sessions:
+            raise StorageError(f"duplicate session id {session.id}")
+        self._sessions[session.id] = session
+        self._chunks[session.id] = {}
+
+    async def get(self, session_id: str) -> UploadSession | None:
+        return self._sessions.get(session_id)
+
+    async def commit_chunk(
+        self, session_id: str, index: int, size: int, part_key: str, now_ms: int
+    ) -> ChunkDecision:
+        session = self._sessions.get(session_id)
+        chunks = self._chunks.get(session_id, {})
+        stored = [(i, s) for i, (s, _) in chunks.items()]
+        decision = decide_chunk(session, stored, index, size, now_ms)
+        if session is None or decision.outcome is not ChunkOutcome.ACCEPTED:
+            return decision
+        chunks[index] = (size, part_key)
+        self._sessions[session_id] = attrs.evolve(
+            session,
+            bytes_received=decision.bytes_received,
+            last_activity_at=now_ms,
+            first_chunk_at=decision.first_chunk_at,
+        )
+        return decision
+
+    async def begin_finalize(self, session_id: str, now_ms: int) -> UploadSession | None:
+        session = self._sessions.get(session_id)
+        if (
+            session is None
+            or session.state is SessionState.FINALIZING
+            or not is_session_live(session, now_ms)
+        ):
+            return None
+        self._sessions[session_id] = attrs.evolve(
+            session, state=SessionState.FINALIZING, last_activity_at=now_ms
+        )
+        return session
+
+    async def chunks(self, session_id: str) -> list[tuple[int, int, str]]:
+        chunks = self._chunks.get(session_id, {})
+        return [(i, size, key) for i, (size, key) in sorted(chunks.items())]
+
+    async def delete(self, session_id: str) -> None:
+        self._sessions.pop(session_id, None)
+        self._chunks.pop(session_id, None)
+
+    async def expired_ids(self, now_ms: int) -> list[str]:
+        cutoff = now_ms - SESSION_TTL_MS
+        return [s.id for s in self._sessions.values() if s.last_activity_at < cutoff]
+
+    async def touch(self, session_id: str, bytes_received: int, now_ms: int) -> None:
+        session = self._sessions.get(session_id)
+        if session is None:
+            return
+        first = session.first_chunk_at if session.first_chunk_at is not None else now_ms
+        self._sessions[session_id] = attrs.evolve(
+            session, bytes_received=bytes_received, last_activity_at=now_ms, first_chunk_at=first
+        )
+
+
+class InMemoryBlobReader:
+    """A snapshot of a blob: deleting the blob does not affect an open reader."""
+
+    def __init__(self, data: bytes) -> None:
+        self.size = len(data)
+        self._data = data
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        view = memoryview(self._data)
+        for start in range(0, self.size, _READ_SIZE):
+            yield bytes(view[start : start + _READ_SIZE])
+
+    async def aclose(self) -> None:
+        self._data = b""
+
+
+class InMemoryBlobStore:
+    """Blobs and session parts as bytes. ``clock`` dates items for :meth:`stale_items`."""
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self._clock: Clock = clock if clock is not None else SystemClock()
+        self._blobs: dict[str, tuple[bytes, int]] = {}
+        self._parts: dict[str, dict[str, bytes]] = {}
+        self._session_touched: dict[str, int] = {}
+
+    async def write(self, blob_id: str, chunks: AsyncIterable[bytes]) -> int:
+        if not is_valid_id(blob_id):
+            raise NotFound("invalid blob id")
+        data = await _collect(chunks)
+        self._blobs[blob_id] = (data, self._clock.now_ms())
+        return len(data)
+
+    async def open(self, blob_id: str) -> InMemoryBlobReader | None:
+        entry = self._blobs.get(blob_id)
+        return InMemoryBlobReader(entry[0]) if entry is not None else None
+
+    async def delete(self, blob_id: str) -> None:
+        self._blobs.pop(blob_id, None)
+
+    async def write_part(self, session_id: str, chunks: AsyncIterable[bytes]) -> PartRef:
+        if not is_valid_id(session_id):
+            raise NotFound("invalid session id")
+        data = await _collect(chunks)
+        key = uuid.uuid4().hex
+        self._parts.setdefault(session_id, {})[key] = data
+        self._session_touched[session_id] = self._clock.now_ms()
+        return PartRef(key, len(data))
+
+    async def assemble(self, session_id: str, part_keys: Sequence[str], blob_id: str) -> int:
+        if not is_valid_id(session_id) or not is_valid_id(blob_id):
+            raise NotFound("invalid id")
+        parts = self._parts.get(session_id, {})
+        missing = [key for key in part_keys if key not in parts]
+        if missing:
+            raise StorageError(f"{len(missing)} part(s) missing")
+        data = b"".join(parts[key] for key in part_keys)
+        self._blobs[blob_id] = (data, self._clock.now_ms())
+        return len(data)
+
+    async def discard_parts(self, session_id: str, part_keys: Sequence[str] | None = None) -> None:
+        if part_keys is None:
+            self._parts.pop(session_id, None)
+            self._session_touched.pop(session_id, None)
+            return
+        parts = self._parts.get(session_id, {})
+        for key in part_keys:
+            parts.pop(key, None)
+
+    async def stale_items(self, cutoff_ms: int) -> list[StaleItem]:
+        blobs = [StaleItem("blob", i) for i, (_, at) in self._blobs.items() if at < cutoff_ms]
+        sessions = [
+            StaleItem("session", i) for i, at in self._session_touched.items() if at < cutoff_ms
+        ]
+        return blobs + sessions
+
+
+async def _collect(chunks: AsyncIterable[bytes]) -> bytes:
+    """Read the whole stream; an exception from it leaves nothing behind."""
+    return b"".join([chunk async for chunk in chunks])

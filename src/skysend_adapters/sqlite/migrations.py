@@ -1,0 +1,95 @@
+"""Versioned schema of the SQLite database (storage-and-lifecycle.md §2).
+
+Migrations run in order, once, when a database is opened; each is recorded in sqlite-utils'
+``_sqlite_migrations`` table. Never edit an applied migration: append a new function.
+Table and column names are those of the reference database.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+MIGRATIONS = Migrations("skysend")
+
+_NOW_S = "(CAST(strftime('%s', 'now') AS INTEGER))"
+
+_INITIAL_SCHEMA = (
+    f"""
+    CREATE TABLE uploads (
+        id TEXT PRIMARY KEY NOT NULL,
+        owner_token BLOB NOT NULL,
+        auth_token BLOB NOT NULL,
+        salt BLOB NOT NULL,
+        encrypted_meta BLOB,
+        nonce BLOB,
+        size INTEGER NOT NULL,
+        file_count INTEGER NOT NULL DEFAULT 1,
+        has_password INTEGER NOT NULL DEFAULT 0,
+        password_salt BLOB,
+        password_algo TEXT,
+        max_downloads INTEGER NOT NULL,
+        download_count INTEGER NOT NULL DEFAULT 0,
+        expires_at INTEGER NOT NULL,
+        created_at INTEGER NOT NULL DEFAULT {_NOW_S},
+        storage_path TEXT NOT NULL
+    )
+    """,
+    "CREATE INDEX idx_uploads_expires_at ON uploads (expires_at)",
+    f"""
+    CREATE TABLE notes (
+        id TEXT PRIMARY KEY NOT NULL,
+        owner_token BLOB NOT NULL,
+        auth_token BLOB NOT NULL,
+        salt BLOB NOT NULL,
+        encrypted_content BLOB NOT NULL,
+        nonce BLOB NOT NULL,
+        content_type TEXT NOT NULL,
+        has_password INTEGER NOT NULL DEFAULT 0,
+        password_salt BLOB,
+        password_algo TEXT,
+        max_views INTEGER NOT NULL,
+        view_count INTEGER NOT NULL DEFAULT 0,
+        expires_at INTEGER NOT NULL,
+        created_at INTEGER NOT NULL DEFAULT {_NOW_S}
+    )
+    """,
+    "CREATE INDEX idx_notes_expires_at ON notes (expires_at)",
+    """
+    CREATE TABLE upload_sessions (
+        id TEXT PRIMARY KEY NOT NULL,
+        transport TEXT NOT NULL,
+        state TEXT NOT NULL,
+        owner_token BLOB NOT NULL,
+        auth_token BLOB NOT NULL,
+        salt BLOB NOT NULL,
+        content_length INTEGER NOT NULL,
+        file_count INTEGER NOT NULL,
+        has_password INTEGER NOT NULL,
+        password_salt BLOB,
+        password_algo TEXT,
+        max_downloads INTEGER NOT NULL,
+        expire_sec INTEGER NOT NULL,
+        bytes_received INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL,
+        last_activity_at INTEGER NOT NULL,
+        first_chunk_at INTEGER
+    )
+    """,
+    """
+    CREATE TABLE upload_chunks (
+        session_id TEXT NOT NULL REFERENCES upload_sessions (id) ON DELETE CASCADE,
+        idx INTEGER NOT NULL,
+        size INTEGER NOT NULL,
+        part_key TEXT NOT NULL,
+        PRIMARY KEY (session_id, idx)
+    )
+    """,
+)
+
+
+@MIGRATIONS()
+def m001_initial_schema(db: Database) -> None:
+    """Uploads, notes, and persisted chunked-upload sessions."""
+    for statement in _INITIAL_SCHEMA:
+        db.execute(statement)

@@ -14,6 +14,7 @@ import attrs
 
 from skysend_adapters.clock import SystemClock
 from skysend_core.errors import NotFound, StorageError
+from skysend_core.notes_model import Note, burns_on, is_exhausted, is_purgeable
 from skysend_core.ports import Clock, PartRef, StaleItem
 from skysend_core.uploads_model import (
     SESSION_TTL_MS,
@@ -217,3 +218,37 @@ class InMemoryBlobStore:
 async def _collect(chunks: AsyncIterable[bytes]) -> bytes:
     """Read the whole stream; an exception from it leaves nothing behind."""
     return b"".join([chunk async for chunk in chunks])
+
+
+class InMemoryNoteRepository:
+    """Notes in a dict. The last permitted view erases the ciphertext (burn after
+    reading); the row stays, so the note answers 410 until cleanup."""
+
+    def __init__(self) -> None:
+        self._rows: dict[str, Note] = {}
+
+    async def insert(self, note: Note) -> None:
+        if note.id in self._rows:
+            raise StorageError(f"duplicate note id {note.id}")
+        self._rows[note.id] = note
+
+    async def get(self, note_id: str) -> Note | None:
+        return self._rows.get(note_id)
+
+    async def claim_view(self, note_id: str) -> int | None:
+        row = self._rows.get(note_id)
+        if row is None or is_exhausted(row):
+            return None
+        count = row.view_count + 1
+        content = b"" if burns_on(row.max_views, count) else row.encrypted_content
+        self._rows[note_id] = attrs.evolve(row, view_count=count, encrypted_content=content)
+        return count
+
+    async def delete(self, note_id: str) -> bool:
+        return self._rows.pop(note_id, None) is not None
+
+    async def delete_expired(self, now_ms: int) -> int:
+        doomed = [row.id for row in self._rows.values() if is_purgeable(row, now_ms)]
+        for note_id in doomed:
+            del self._rows[note_id]
+        return len(doomed)

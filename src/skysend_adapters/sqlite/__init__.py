@@ -1,7 +1,13 @@
 """SQLite adapters: the database handle and the repositories built on it."""
 
 from skysend_adapters.sqlite.database import SqliteDatabase
+from skysend_adapters.sqlite.notes import SqliteNoteRepository
 from skysend_adapters.sqlite.sessions import SqliteUploadSessionStore
 from skysend_adapters.sqlite.uploads import SqliteUploadRepository
 
-__all__ = ["SqliteDatabase", "SqliteUploadRepository", "SqliteUploadSessionStore"]
+__all__ = [
+    "SqliteDatabase",
+    "SqliteNoteRepository",
+    "SqliteUploadRepository",
+    "SqliteUploadSessionStore",
+]

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import attrs
 
 from skysend_core.config import Settings
 from skysend_core.lifecycle import Cleanup
+from skysend_core.notes import Notes
 from skysend_core.ports import Clock
 from skysend_core.uploads import Files
 
@@ -18,20 +20,55 @@ log = logging.getLogger(__name__)
 
 
 @attrs.define
+class Wiring:
+    """The use-case facades over opened storage, and how to close that storage."""
+
+    files: Files
+    notes: Notes
+    cleanup: Cleanup
+    closers: list[Callable[[], Any]] = attrs.Factory(list)
+
+
+@attrs.define
 class Services:
-    """Everything a running server holds: the use-case facades and their lifecycle."""
+    """Everything a running server holds: the use-case facades and their lifecycle.
+
+    Storage is opened in :meth:`start`, on the event loop that will serve requests (one
+    per worker process), never at import time; the facades exist from then on.
+    """
 
     settings: Settings
     clock: Clock
-    files: Files
-    cleanup: Cleanup
     public_config: dict[str, Any]
-    closers: list[Any] = attrs.Factory(list)
+    open_storage: Callable[[], Awaitable[Wiring]]
+    _wiring: Wiring | None = None
     _task: asyncio.Task[None] | None = None
 
+    def _wired(self) -> Wiring:
+        if self._wiring is None:
+            raise RuntimeError("services are not started")
+        return self._wiring
+
+    @property
+    def files(self) -> Files:
+        return self._wired().files
+
+    @property
+    def notes(self) -> Notes:
+        return self._wired().notes
+
+    @property
+    def cleanup(self) -> Cleanup:
+        return self._wired().cleanup
+
     async def start(self, *, periodic: bool = True) -> None:
-        """Prepare storage, run one cleanup (a failure aborts start-up), start the job."""
-        await self.cleanup.run()
+        """Open storage, run one cleanup (a failure aborts start-up), start the job."""
+        self._wiring = await self.open_storage()
+        try:
+            await self.cleanup.run()
+        except BaseException:
+            await self.stop()
+            raise
         if periodic:
             self._task = asyncio.create_task(self._periodic_cleanup())
 
@@ -41,11 +78,13 @@ class Services:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        for close in reversed(self.closers):
+        wiring, self._wiring = self._wiring, None
+        if wiring is None:
+            return
+        for close in reversed(wiring.closers):
             result = close()
             if asyncio.iscoroutine(result):
                 await result
-        self.closers.clear()
 
     async def _periodic_cleanup(self) -> None:
         while True:
@@ -59,26 +98,38 @@ class Services:
 def build(settings: Settings) -> Services:
     """Wire the embedded default: SQLite at ``DATA_DIR/db/skysend.db``, blobs on disk."""
     from skysend_adapters.clock import SystemClock
-    from skysend_adapters.filesystem import FilesystemBlobStore
-    from skysend_adapters.sqlite import (
-        SqliteDatabase,
-        SqliteUploadRepository,
-        SqliteUploadSessionStore,
-    )
     from skysend_http.system import public_config
 
     clock = SystemClock()
-    database = SqliteDatabase(settings.db_path)
-    uploads = SqliteUploadRepository(database)
-    sessions = SqliteUploadSessionStore(database)
-    blobs = FilesystemBlobStore(settings.uploads_dir)
-    files = Files(settings, uploads, sessions, blobs, clock)
-    cleanup = Cleanup(uploads, sessions, blobs, clock)
+
+    async def open_storage() -> Wiring:
+        from skysend_adapters.filesystem import FilesystemBlobStore
+        from skysend_adapters.sqlite import (
+            SqliteDatabase,
+            SqliteNoteRepository,
+            SqliteUploadRepository,
+            SqliteUploadSessionStore,
+        )
+
+        database = await SqliteDatabase.open(settings.db_path)
+        try:
+            blobs = FilesystemBlobStore(settings.uploads_dir)
+        except BaseException:
+            await database.close()
+            raise
+        uploads = SqliteUploadRepository(database)
+        sessions = SqliteUploadSessionStore(database)
+        note_repository = SqliteNoteRepository(database)
+        return Wiring(
+            files=Files(settings, uploads, sessions, blobs, clock),
+            notes=Notes(settings, note_repository, clock),
+            cleanup=Cleanup(uploads, sessions, blobs, clock, notes=note_repository),
+            closers=[database.close],
+        )
+
     return Services(
         settings=settings,
         clock=clock,
-        files=files,
-        cleanup=cleanup,
         public_config=public_config(settings),
-        closers=[database.close],
+        open_storage=open_storage,
     )

@@ -1,0 +1,405 @@
+"""Blob storage on a local filesystem (storage-and-lifecycle.md §3.1).
+
+Layout under ``uploads_dir``::
+
+    <id>.bin                    completed blob
+    .tmp-<hex>                  a whole-blob write in progress (renamed into place)
+    .partial/<id>/<hex>         one part of an unfinished upload
+    .partial/<id>/.tmp-<hex>    a part being written
+
+Every id is checked with ``is_valid_id`` and every part key against its own pattern before
+a path is built, so no request can name a path outside the layout. Blocking calls run in
+worker threads, one hop per ≥ 1 MiB write or read; while one write runs, the next buffer is
+gathered from the source, and while the consumer handles one read, the next is prefetched.
+``OSError`` becomes ``StorageError`` in :func:`_io`; exceptions of the caller's source
+stream propagate unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import io
+import os
+import re
+import shutil
+import uuid
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from skysend_core.errors import NotFound, StorageError
+from skysend_core.ports import PartRef, StaleItem
+from skysend_core.uploads_model import is_valid_id
+
+WRITE_SIZE = 1 << 20
+READ_SIZE = 1 << 20
+_PART_KEY = re.compile(r"[0-9a-f]{32}")
+_TMP = re.compile(r"\.tmp-[0-9a-f]{32}")
+_PARTIAL = ".partial"
+_BLOB_SUFFIX = ".bin"
+
+T = TypeVar("T")
+
+
+async def _io(fn: Callable[..., T], *args: object) -> T:
+    """Run a blocking filesystem call in a thread; the one place OSError is translated."""
+    try:
+        return await asyncio.to_thread(fn, *args)
+    except OSError as exc:
+        raise StorageError(f"filesystem error: {exc}") from exc
+
+
+async def _settle(task: asyncio.Task[T]) -> T:
+    """Wait for a thread-backed task without cancelling it if the waiter is cancelled.
+
+    A cancelled ``to_thread`` keeps running in its thread; closing its file meanwhile
+    would race with it, so callers always wait for completion.
+    """
+    await asyncio.wait({task})
+    return task.result()
+
+
+async def _drain_quietly(task: asyncio.Future[Any] | None) -> None:
+    if task is None:
+        return
+    await asyncio.wait({task})
+    if not task.cancelled():
+        task.exception()  # retrieved: the caller is already propagating another error
+
+
+class FilesystemBlobReader:
+    """An open blob. The file descriptor was opened first, so deleting the blob meanwhile
+    does not disturb the reader; close it with :meth:`aclose`."""
+
+    def __init__(self, file: io.FileIO, size: int) -> None:
+        self.size = size
+        self._file = file
+        self._pending: asyncio.Task[bytes] | None = None
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        remaining = self.size
+        while remaining > 0:
+            task = self._pending if self._pending is not None else self._read_ahead()
+            self._pending = None
+            data = await _settle(task)
+            if not data:
+                return
+            remaining -= len(data)
+            if remaining > 0:
+                self._pending = self._read_ahead()
+            yield data
+
+    def _read_ahead(self) -> asyncio.Task[bytes]:
+        return asyncio.ensure_future(_io(self._file.read, READ_SIZE))
+
+    async def aclose(self) -> None:
+        pending, self._pending = self._pending, None
+        await _drain_quietly(pending)
+        if not self._file.closed:
+            await _io(self._file.close)
+
+
+class FilesystemBlobStore:
+    """Blobs as ``<uploads_dir>/<id>.bin``; parts under ``<uploads_dir>/.partial/<id>/``.
+
+    The directories are created here (at startup) and again on demand for session areas.
+    """
+
+    def __init__(self, uploads_dir: str | os.PathLike[str]) -> None:
+        self._root = Path(uploads_dir)
+        self._partial = self._root / _PARTIAL
+        try:
+            self._partial.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot create {self._partial}: {exc}") from exc
+
+    # -- paths (only ever built from validated names) -------------------------------
+
+    def _blob_path(self, blob_id: str) -> Path | None:
+        return self._root / f"{blob_id}{_BLOB_SUFFIX}" if is_valid_id(blob_id) else None
+
+    def _session_dir(self, session_id: str) -> Path | None:
+        return self._partial / session_id if is_valid_id(session_id) else None
+
+    # -- whole blobs ----------------------------------------------------------------
+
+    async def write(self, blob_id: str, chunks: AsyncIterable[bytes]) -> int:
+        final = self._blob_path(blob_id)
+        if final is None:
+            raise NotFound("invalid blob id")
+        return await _write_atomically(self._root, final, chunks)
+
+    async def open(self, blob_id: str) -> FilesystemBlobReader | None:
+        path = self._blob_path(blob_id)
+        if path is None:
+            return None
+        opened = await _io(_open_for_reading, path)
+        return FilesystemBlobReader(*opened) if opened is not None else None
+
+    async def delete(self, blob_id: str) -> None:
+        path = self._blob_path(blob_id)
+        if path is not None:
+            await _io(_unlink, path)
+
+    # -- parts of unfinished uploads ------------------------------------------------
+
+    async def write_part(self, session_id: str, chunks: AsyncIterable[bytes]) -> PartRef:
+        directory = self._session_dir(session_id)
+        if directory is None:
+            raise NotFound("invalid session id")
+        await _io(directory.mkdir, 0o777, True, True)
+        key = uuid.uuid4().hex
+        size = await _write_atomically(directory, directory / key, chunks)
+        return PartRef(key, size)
+
+    async def assemble(self, session_id: str, part_keys: Sequence[str], blob_id: str) -> int:
+        directory = self._session_dir(session_id)
+        final = self._blob_path(blob_id)
+        if directory is None or final is None:
+            raise NotFound("invalid id")
+        if not all(_PART_KEY.fullmatch(key) for key in part_keys):
+            raise StorageError("invalid part key")
+        parts = [directory / key for key in part_keys]
+        if len(parts) == 1:
+            return await _io(_move_into_place, parts[0], final)
+        return await _io(_concatenate, parts, self._root, final)
+
+    async def discard_parts(self, session_id: str, part_keys: Sequence[str] | None = None) -> None:
+        directory = self._session_dir(session_id)
+        if directory is None:
+            return
+        if part_keys is None:
+            await _io(_remove_dir, directory)
+            return
+        paths = [directory / key for key in part_keys if _PART_KEY.fullmatch(key)]
+        await _io(_unlink_all, paths)
+
+    async def stale_items(self, cutoff_ms: int) -> list[StaleItem]:
+        """Blobs and session areas untouched since ``cutoff_ms``.
+
+        Temporary files of writes abandoned by a crash (untouched since the cutoff, so no
+        live write owns them) have no id to report; they are removed during the scan.
+        """
+        return await _io(self._scan, cutoff_ms * 1_000_000)
+
+    def _scan(self, cutoff_ns: int) -> list[StaleItem]:
+        stale: list[StaleItem] = []
+        for entry in _entries(self._root):
+            name = entry.name
+            blob_id = name[: -len(_BLOB_SUFFIX)] if name.endswith(_BLOB_SUFFIX) else None
+            if blob_id is not None and is_valid_id(blob_id) and _is_file(entry):
+                if _mtime_ns(entry) < cutoff_ns:
+                    stale.append(StaleItem("blob", blob_id))
+            elif _TMP.fullmatch(name) and _is_file(entry) and _mtime_ns(entry) < cutoff_ns:
+                _unlink(Path(entry.path))
+        for entry in _entries(self._partial):
+            if (
+                is_valid_id(entry.name)
+                and entry.is_dir(follow_symlinks=False)
+                and _area_mtime_ns(entry) < cutoff_ns
+            ):
+                stale.append(StaleItem("session", entry.name))
+        return stale
+
+
+# -- streaming writes ---------------------------------------------------------------
+
+
+async def _write_atomically(directory: Path, final: Path, chunks: AsyncIterable[bytes]) -> int:
+    """Stream into a temporary file in ``directory``, fsync, rename onto ``final``.
+
+    On any exception (from the source, the disk, or cancellation) the temporary file is
+    removed and the exception propagates; ``final`` is never touched.
+    """
+    temp = directory / f".tmp-{uuid.uuid4().hex}"
+    file = await _io(_create, temp)
+    committing: asyncio.Task[None] | None = None
+    try:
+        size = await _pump(file, chunks)
+        committing = asyncio.ensure_future(_io(_commit, file, temp, final, directory))
+        await _settle(committing)
+    except BaseException:
+        await _drain_quietly(committing)
+        with contextlib.suppress(StorageError):
+            await _io(_discard, file, temp)
+        raise
+    return size
+
+
+async def _pump(file: io.FileIO, chunks: AsyncIterable[bytes]) -> int:
+    """Copy the stream into ``file`` in writes of at least ``WRITE_SIZE`` bytes.
+
+    One write runs in a thread while the next buffer is gathered from the source.
+    """
+    total = 0
+    pending: list[bytes] = []
+    buffered = 0
+    writing: asyncio.Task[None] | None = None
+    try:
+        async for chunk in chunks:
+            pending.append(chunk)
+            buffered += len(chunk)
+            if buffered >= WRITE_SIZE:
+                if writing is not None:
+                    await _settle(writing)
+                writing = asyncio.ensure_future(_io(_write_all, file, b"".join(pending)))
+                total += buffered
+                pending, buffered = [], 0
+        if writing is not None:
+            await _settle(writing)
+        if pending:
+            await _io(_write_all, file, b"".join(pending))
+            total += buffered
+    except BaseException:
+        await _drain_quietly(writing)
+        raise
+    return total
+
+
+# -- blocking helpers (run in threads) ------------------------------------------------
+
+
+def _create(path: Path) -> io.FileIO:
+    return io.FileIO(path, "xb")
+
+
+def _write_all(file: io.FileIO, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = file.write(view)
+        view = view[written:]
+
+
+def _commit(file: io.FileIO, temp: Path, final: Path, directory: Path) -> None:
+    os.fsync(file.fileno())
+    file.close()
+    os.replace(temp, final)
+    _fsync_dir(directory)
+
+
+def _discard(file: io.FileIO, temp: Path) -> None:
+    file.close()
+    temp.unlink(missing_ok=True)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        # Some filesystems cannot fsync a directory; the rename itself has happened.
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+            raise
+    finally:
+        os.close(fd)
+
+
+def _open_for_reading(path: Path) -> tuple[io.FileIO, int] | None:
+    try:
+        file = io.FileIO(path, "rb")
+    except FileNotFoundError:
+        return None
+    try:
+        size = os.fstat(file.fileno()).st_size
+    except BaseException:
+        file.close()
+        raise
+    return file, size
+
+
+def _unlink(path: Path) -> None:
+    path.unlink(missing_ok=True)
+
+
+def _unlink_all(paths: Sequence[Path]) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
+
+
+def _remove_dir(directory: Path) -> None:
+    """Remove a session area (only files live there); missing is fine, and a file added
+    concurrently leaves the directory for the orphan sweep instead of failing."""
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return
+    _unlink_all([Path(entry.path) for entry in entries])
+    try:
+        directory.rmdir()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        if exc.errno != errno.ENOTEMPTY:
+            raise
+
+
+def _move_into_place(part: Path, final: Path) -> int:
+    size = part.stat().st_size
+    os.replace(part, final)
+    _fsync_dir(final.parent)
+    return size
+
+
+def _concatenate(parts: Sequence[Path], directory: Path, final: Path) -> int:
+    temp = directory / f".tmp-{uuid.uuid4().hex}"
+    try:
+        with io.FileIO(temp, "xb") as out:
+            total = 0
+            for part in parts:
+                with io.FileIO(part, "rb") as source:
+                    total += _copy(source, out)
+            os.fsync(out.fileno())
+        os.replace(temp, final)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(directory)
+    return total
+
+
+def _copy(source: io.FileIO, target: io.FileIO) -> int:
+    """Append ``source`` to ``target``: in-kernel where possible, else buffered."""
+    size = os.fstat(source.fileno()).st_size
+    copied = 0
+    if hasattr(os, "copy_file_range"):
+        try:
+            while copied < size:
+                step = os.copy_file_range(source.fileno(), target.fileno(), size - copied)
+                if step == 0:
+                    break
+                copied += step
+        except OSError as exc:
+            unsupported = (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP)
+            if copied or exc.errno not in unsupported:
+                raise
+        else:
+            return copied
+    shutil.copyfileobj(source, target, WRITE_SIZE)
+    return os.fstat(source.fileno()).st_size
+
+
+def _entries(directory: str | Path) -> list[os.DirEntry[str]]:
+    try:
+        with os.scandir(directory) as entries:
+            return list(entries)
+    except FileNotFoundError:
+        return []
+
+
+def _is_file(entry: os.DirEntry[str]) -> bool:
+    return entry.is_file(follow_symlinks=False)
+
+
+def _mtime_ns(entry: os.DirEntry[str]) -> int:
+    """Modification time; entries deleted concurrently count as brand new."""
+    try:
+        return entry.stat(follow_symlinks=False).st_mtime_ns
+    except FileNotFoundError:
+        return 1 << 62
+
+
+def _area_mtime_ns(entry: os.DirEntry[str]) -> int:
+    """A session area is as recent as its newest file (a part being streamed counts)."""
+    return max([_mtime_ns(entry), *(_mtime_ns(file) for file in _entries(entry.path))])

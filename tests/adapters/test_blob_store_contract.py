@@ -1,0 +1,475 @@
+"""Contract of ``BlobStore``: every implementation passes the same tests.
+
+Filesystem-only checks (directory contents, inodes, mtimes) follow the shared suite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import time
+from collections.abc import AsyncIterator, Iterable, Iterator
+from pathlib import Path
+
+import attrs
+import pytest
+
+from skysend_adapters import filesystem
+from skysend_adapters.filesystem import FilesystemBlobStore
+from skysend_adapters.memory import InMemoryBlobStore
+from skysend_core.errors import NotFound, StorageError
+from skysend_core.ports import BlobReader, BlobStore, StaleItem
+from tests.adapters.factories import MIB, new_id
+
+BAD_IDS = [
+    "../../etc/passwd",
+    "../../etc/passwd-00000000000000000000",  # 36 characters, still a traversal
+    "/etc/passwd",
+    "",
+    ".",
+    "..",
+    ".partial",
+    "0123456789ABCDEF0123456789ABCDEF0123",  # uppercase
+    "00000000-0000-4000-8000-000000000000/..",
+    "00000000-0000-4000-8000-00000000000\x00",
+    "00000000-0000-4000-8000-000000000000.bin",
+]
+
+
+@attrs.frozen
+class Harness:
+    store: BlobStore
+    root: Path | None  # the uploads directory, for implementations that have one
+
+    def leftovers(self) -> list[str]:
+        """Every file and directory under the root except the empty partial area."""
+        if self.root is None:
+            return []
+        found = sorted(str(p.relative_to(self.root)) for p in self.root.rglob("*"))
+        return [name for name in found if name != ".partial"]
+
+
+@pytest.fixture(params=["memory", "filesystem"])
+def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Harness:
+    if request.param == "memory":
+        return Harness(InMemoryBlobStore(), None)
+    root = tmp_path / "a" / "b" / "uploads"
+    return Harness(FilesystemBlobStore(root), root)
+
+
+@pytest.fixture
+def store(harness: Harness) -> BlobStore:
+    return harness.store
+
+
+class Boom(Exception):
+    pass
+
+
+async def stream(pieces: Iterable[bytes]) -> AsyncIterator[bytes]:
+    for piece in pieces:
+        await asyncio.sleep(0)
+        yield piece
+
+
+async def failing(pieces: Iterable[bytes], error: BaseException) -> AsyncIterator[bytes]:
+    async for piece in stream(pieces):
+        yield piece
+    raise error
+
+
+def split(data: bytes, sizes: Iterable[int]) -> Iterator[bytes]:
+    position = 0
+    for size in itertools.cycle(sizes):
+        if position >= len(data):
+            return
+        yield data[position : position + size]
+        position += size
+
+
+async def read_all(reader: BlobReader) -> bytes:
+    try:
+        return b"".join([chunk async for chunk in reader.chunks()])
+    finally:
+        await reader.aclose()
+
+
+async def read_blob(store: BlobStore, blob_id: str) -> bytes | None:
+    reader = await store.open(blob_id)
+    return None if reader is None else await read_all(reader)
+
+
+PAYLOAD = os.urandom(3 * MIB + 12_345)
+ODD_SIZES = [1, 7, 65_535, MIB + 3, 333_333, 4096, 2 * MIB - 1]
+
+
+# -- whole blobs ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "pieces",
+    [
+        [],
+        [b"x"],
+        list(split(PAYLOAD, ODD_SIZES)),
+        [PAYLOAD],
+        [b"", PAYLOAD[:10], b"", PAYLOAD[10:]],
+    ],
+    ids=["empty", "one-byte", "odd-sizes", "one-piece", "with-empty-pieces"],
+)
+async def test_write_read_round_trip(store: BlobStore, pieces: list[bytes]) -> None:
+    blob_id = new_id()
+    data = b"".join(pieces)
+    assert await store.write(blob_id, stream(pieces)) == len(data)
+    reader = await store.open(blob_id)
+    assert reader is not None
+    assert reader.size == len(data)
+    assert await read_all(reader) == data
+
+
+async def test_overwrite_replaces_the_blob(store: BlobStore) -> None:
+    blob_id = new_id()
+    await store.write(blob_id, stream([b"first"]))
+    await store.write(blob_id, stream([b"second"]))
+    assert await read_blob(store, blob_id) == b"second"
+
+
+async def test_open_missing_is_none(store: BlobStore) -> None:
+    assert await store.open(new_id()) is None
+
+
+async def test_delete_and_delete_missing(store: BlobStore) -> None:
+    blob_id = new_id()
+    await store.write(blob_id, stream([b"data"]))
+    await store.delete(blob_id)
+    assert await store.open(blob_id) is None
+    await store.delete(blob_id)  # missing is not an error
+
+
+@pytest.mark.parametrize(
+    "error", [Boom("mid-stream"), ConnectionResetError("peer went away")], ids=repr
+)
+async def test_source_exception_leaves_nothing(harness: Harness, error: Exception) -> None:
+    blob_id = new_id()
+    with pytest.raises(type(error)) as caught:
+        await harness.store.write(blob_id, failing(split(PAYLOAD, [MIB // 2 + 1]), error))
+    assert caught.value is error  # unchanged, even an OSError from the source
+    assert await harness.store.open(blob_id) is None
+    assert harness.leftovers() == []
+
+
+async def test_cancelled_write_leaves_nothing(harness: Harness) -> None:
+    blob_id = new_id()
+    started = asyncio.Event()
+
+    async def stalls() -> AsyncIterator[bytes]:
+        yield b"x" * (3 * MIB)
+        started.set()
+        await asyncio.Event().wait()
+        yield b"never"
+
+    task = asyncio.create_task(harness.store.write(blob_id, stalls()))
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await harness.store.open(blob_id) is None
+    assert harness.leftovers() == []
+
+
+@pytest.mark.parametrize("bad_id", BAD_IDS)
+async def test_invalid_ids_never_reach_storage(harness: Harness, bad_id: str) -> None:
+    store = harness.store
+    consumed = False
+
+    async def source() -> AsyncIterator[bytes]:
+        nonlocal consumed
+        consumed = True
+        yield b"payload"
+
+    with pytest.raises(NotFound):
+        await store.write(bad_id, source())
+    with pytest.raises(NotFound):
+        await store.write_part(bad_id, source())
+    with pytest.raises(NotFound):
+        await store.assemble(bad_id, [], new_id())
+    with pytest.raises(NotFound):
+        await store.assemble(new_id(), [], bad_id)
+    assert consumed is False
+    assert await store.open(bad_id) is None
+    await store.delete(bad_id)
+    await store.discard_parts(bad_id)
+    await store.discard_parts(bad_id, ["0" * 32])
+    assert harness.leftovers() == []
+
+
+async def test_reader_survives_delete(store: BlobStore) -> None:
+    blob_id = new_id()
+    await store.write(blob_id, stream([PAYLOAD]))
+    untouched = await store.open(blob_id)
+    partly_read = await store.open(blob_id)
+    assert untouched is not None
+    assert partly_read is not None
+    pieces = partly_read.chunks()
+    first = await anext(pieces)
+    await store.delete(blob_id)
+    assert await store.open(blob_id) is None
+    assert await read_all(untouched) == PAYLOAD
+    rest = [chunk async for chunk in pieces]
+    await partly_read.aclose()
+    assert first + b"".join(rest) == PAYLOAD
+
+
+async def test_reader_closed_early(store: BlobStore) -> None:
+    blob_id = new_id()
+    await store.write(blob_id, stream([PAYLOAD]))
+    reader = await store.open(blob_id)
+    assert reader is not None
+    pieces = reader.chunks()
+    assert await anext(pieces)
+    await pieces.aclose()  # type: ignore[attr-defined]
+    await reader.aclose()
+    await reader.aclose()  # idempotent
+
+
+async def test_concurrent_writes_and_reads(store: BlobStore) -> None:
+    blobs = {new_id(): os.urandom(MIB + i) for i in range(6)}
+    await asyncio.gather(*(store.write(i, stream(split(d, [70_000]))) for i, d in blobs.items()))
+    read = await asyncio.gather(*(read_blob(store, i) for i in blobs))
+    assert read == list(blobs.values())
+
+
+# -- parts ------------------------------------------------------------------------------
+
+
+async def test_parts_assemble_in_the_given_order(store: BlobStore) -> None:
+    session_id = new_id()
+    datas = [os.urandom(n) for n in (MIB + 1, 17, 2 * MIB)]
+    refs = [await store.write_part(session_id, stream(split(d, ODD_SIZES))) for d in datas]
+    assert [r.size for r in refs] == [len(d) for d in datas]
+    assert len({r.key for r in refs}) == 3
+    blob_id = new_id()
+    order = [2, 0, 1]
+    size = await store.assemble(session_id, [refs[i].key for i in order], blob_id)
+    expected = b"".join(datas[i] for i in order)
+    assert size == len(expected)
+    assert await read_blob(store, blob_id) == expected
+
+
+async def test_single_part_assembles(store: BlobStore) -> None:
+    session_id = new_id()
+    ref = await store.write_part(session_id, stream([PAYLOAD]))
+    assert await store.assemble(session_id, [ref.key], session_id) == len(PAYLOAD)
+    assert await read_blob(store, session_id) == PAYLOAD
+
+
+async def test_assemble_with_a_missing_part_fails(store: BlobStore) -> None:
+    session_id = new_id()
+    ref = await store.write_part(session_id, stream([b"data"]))
+    blob_id = new_id()
+    for keys in ([ref.key, "0" * 32], ["0" * 32], [ref.key, "../" + ref.key]):
+        with pytest.raises(StorageError):
+            await store.assemble(session_id, keys, blob_id)
+    assert await store.open(blob_id) is None
+
+
+async def test_discard_parts(store: BlobStore) -> None:
+    session_id = new_id()
+    a = await store.write_part(session_id, stream([b"aaa"]))
+    b = await store.write_part(session_id, stream([b"bbb"]))
+    await store.discard_parts(session_id, [a.key, "0" * 32])
+    with pytest.raises(StorageError):
+        await store.assemble(session_id, [a.key], new_id())
+    blob_id = new_id()
+    await store.assemble(session_id, [b.key], blob_id)
+    c = await store.write_part(session_id, stream([b"ccc"]))
+    await store.discard_parts(session_id)
+    with pytest.raises(StorageError):
+        await store.assemble(session_id, [c.key], new_id())
+    await store.discard_parts(session_id)  # idempotent
+    await store.discard_parts(new_id())
+    assert await read_blob(store, blob_id) == b"bbb"
+
+
+async def test_failed_part_leaves_nothing(harness: Harness) -> None:
+    session_id = new_id()
+    kept = await harness.store.write_part(session_id, stream([b"kept"]))
+    with pytest.raises(Boom):
+        await harness.store.write_part(session_id, failing([b"x" * (2 * MIB)], Boom()))
+    if harness.root is not None:
+        assert harness.leftovers() == [
+            f".partial/{session_id}",
+            f".partial/{session_id}/{kept.key}",
+        ]
+    await harness.store.discard_parts(session_id)
+    assert harness.leftovers() == []
+
+
+async def test_stale_items(store: BlobStore) -> None:
+    blob_id, session_id = new_id(), new_id()
+    await store.write(blob_id, stream([b"blob"]))
+    await store.write_part(session_id, stream([b"part"]))
+    now_ms = time.time_ns() // 1_000_000
+    assert await store.stale_items(now_ms - 60_000) == []
+    stale = await store.stale_items(now_ms + 60_000)
+    assert sorted(stale, key=lambda i: i.kind) == [
+        StaleItem("blob", blob_id),
+        StaleItem("session", session_id),
+    ]
+    await store.delete(blob_id)
+    await store.discard_parts(session_id)
+    assert await store.stale_items(now_ms + 60_000) == []
+
+
+# -- filesystem specifics ---------------------------------------------------------------
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    return tmp_path / "uploads"
+
+
+@pytest.fixture
+def fs(root: Path) -> FilesystemBlobStore:
+    return FilesystemBlobStore(root)
+
+
+async def test_directories_are_created(fs: FilesystemBlobStore, root: Path) -> None:
+    assert (root / ".partial").is_dir()
+
+
+async def test_layout(fs: FilesystemBlobStore, root: Path) -> None:
+    blob_id, session_id = new_id(), new_id()
+    await fs.write(blob_id, stream([b"blob"]))
+    ref = await fs.write_part(session_id, stream([b"part"]))
+    assert (root / f"{blob_id}.bin").read_bytes() == b"blob"
+    assert (root / ".partial" / session_id / ref.key).read_bytes() == b"part"
+
+
+async def test_single_part_is_moved_not_copied(fs: FilesystemBlobStore, root: Path) -> None:
+    session_id = new_id()
+    ref = await fs.write_part(session_id, stream([PAYLOAD]))
+    inode = (root / ".partial" / session_id / ref.key).stat().st_ino
+    await fs.assemble(session_id, [ref.key], session_id)
+    assert (root / f"{session_id}.bin").stat().st_ino == inode
+
+
+async def test_assemble_without_copy_file_range(
+    fs: FilesystemBlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delattr(os, "copy_file_range", raising=False)
+    session_id = new_id()
+    refs = [await fs.write_part(session_id, stream([d])) for d in (b"ab", b"cd", b"ef")]
+    await fs.assemble(session_id, [r.key for r in reversed(refs)], session_id)
+    assert await read_blob(fs, session_id) == b"efcdab"
+
+
+@pytest.mark.parametrize("bad_id", BAD_IDS)
+async def test_invalid_ids_build_no_path(
+    fs: FilesystemBlobStore, monkeypatch: pytest.MonkeyPatch, bad_id: str
+) -> None:
+    async def forbidden(*args: object) -> None:
+        raise AssertionError("the filesystem was touched for an invalid id")
+
+    monkeypatch.setattr(filesystem, "_io", forbidden)
+    with pytest.raises(NotFound):
+        await fs.write(bad_id, stream([b"x"]))
+    with pytest.raises(NotFound):
+        await fs.write_part(bad_id, stream([b"x"]))
+    assert await fs.open(bad_id) is None
+    await fs.delete(bad_id)
+    await fs.discard_parts(bad_id)
+
+
+async def test_traversal_cannot_delete_outside(tmp_path: Path) -> None:
+    root = tmp_path / "a" / "b" / "uploads"
+    fs = FilesystemBlobStore(root)
+    victim = tmp_path / "a" / "etc" / "passwd.bin"
+    victim.parent.mkdir(parents=True)
+    victim.write_bytes(b"root:x:0:0")
+    await fs.delete("../../etc/passwd")
+    await fs.discard_parts("../../etc")
+    assert await fs.open("../../etc/passwd") is None
+    assert victim.read_bytes() == b"root:x:0:0"
+
+
+def age(path: Path, seconds: int) -> None:
+    old = time.time() - seconds
+    os.utime(path, (old, old))
+
+
+async def test_stale_items_by_mtime(fs: FilesystemBlobStore, root: Path) -> None:
+    old_blob, new_blob, old_session, busy_session = new_id(), new_id(), new_id(), new_id()
+    for blob_id in (old_blob, new_blob):
+        await fs.write(blob_id, stream([b"x"]))
+    for session_id in (old_session, busy_session):
+        await fs.write_part(session_id, stream([b"x"]))
+    age(root / f"{old_blob}.bin", 7200)
+    old_area = root / ".partial" / old_session
+    age(next(old_area.iterdir()), 7200)
+    age(old_area, 7200)
+    age(root / ".partial" / busy_session, 7200)  # but its part is recent
+    now_ms = time.time_ns() // 1_000_000
+    assert sorted(await fs.stale_items(now_ms - 3_600_000), key=lambda i: i.kind) == [
+        StaleItem("blob", old_blob),
+        StaleItem("session", old_session),
+    ]
+
+
+async def test_stale_items_ignores_foreign_names(fs: FilesystemBlobStore, root: Path) -> None:
+    foreign = [
+        root / "README.txt",
+        root / "notes.bin",
+        root / "0123456789ABCDEF0123456789ABCDEF0123.bin",
+        root / ".tmp-not-ours",
+        root / ".partial" / "not-an-id" / "file",
+        root / ".partial" / f"{new_id()}.bin",
+    ]
+    for path in foreign:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"keep me")
+        age(path, 7200)
+    (root / f"{new_id()}.bin").mkdir()  # a directory is never a blob
+    now_ms = time.time_ns() // 1_000_000
+    assert await fs.stale_items(now_ms) == []
+    assert all(path.read_bytes() == b"keep me" for path in foreign)
+
+
+async def test_stale_scan_removes_abandoned_temporary_files(
+    fs: FilesystemBlobStore, root: Path
+) -> None:
+    abandoned = root / (".tmp-" + "a" * 32)
+    in_progress = root / (".tmp-" + "b" * 32)
+    for path in (abandoned, in_progress):
+        path.write_bytes(b"half a blob")
+    age(abandoned, 7200)
+    now_ms = time.time_ns() // 1_000_000
+    assert await fs.stale_items(now_ms - 3_600_000) == []
+    assert not abandoned.exists()
+    assert in_progress.exists()
+
+
+async def test_os_errors_become_storage_errors(fs: FilesystemBlobStore, root: Path) -> None:
+    session_id = new_id()
+    (root / ".partial" / session_id).write_bytes(b"a file where a directory should be")
+    with pytest.raises(StorageError):
+        await fs.write_part(session_id, stream([b"x"]))
+
+
+async def test_writes_are_buffered(
+    fs: FilesystemBlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sizes: list[int] = []
+    original = filesystem._write_all
+
+    def recording(file: object, data: bytes) -> None:
+        sizes.append(len(data))
+        original(file, data)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(filesystem, "_write_all", recording)
+    data = os.urandom(5 * MIB + 100)
+    await fs.write(new_id(), stream(split(data, [64 * 1024])))
+    assert sum(sizes) == len(data)
+    assert all(size >= filesystem.WRITE_SIZE for size in sizes[:-1])
+    assert len(sizes) <= 6

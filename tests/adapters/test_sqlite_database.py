@@ -1,0 +1,335 @@
+"""SQLite specifics: schema, pragmas, migrations, error translation, and atomicity across
+separate connections to one file (as hypercorn workers share it)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from sqlite_utils import Database
+
+from skysend_adapters.sqlite import SqliteDatabase, SqliteUploadRepository, SqliteUploadSessionStore
+from skysend_adapters.sqlite.migrations import MIGRATIONS
+from skysend_core.errors import StorageError
+from skysend_core.uploads_model import ChunkOutcome
+from tests.adapters.factories import NOW_MS, make_session, make_upload
+
+T = TypeVar("T")
+
+# (name, declared type, NOT NULL, primary-key position) per storage-and-lifecycle.md §2.
+SCHEMA: dict[str, list[tuple[str, str, bool, int]]] = {
+    "uploads": [
+        ("id", "TEXT", True, 1),
+        ("owner_token", "BLOB", True, 0),
+        ("auth_token", "BLOB", True, 0),
+        ("salt", "BLOB", True, 0),
+        ("encrypted_meta", "BLOB", False, 0),
+        ("nonce", "BLOB", False, 0),
+        ("size", "INTEGER", True, 0),
+        ("file_count", "INTEGER", True, 0),
+        ("has_password", "INTEGER", True, 0),
+        ("password_salt", "BLOB", False, 0),
+        ("password_algo", "TEXT", False, 0),
+        ("max_downloads", "INTEGER", True, 0),
+        ("download_count", "INTEGER", True, 0),
+        ("expires_at", "INTEGER", True, 0),
+        ("created_at", "INTEGER", True, 0),
+        ("storage_path", "TEXT", True, 0),
+    ],
+    "notes": [
+        ("id", "TEXT", True, 1),
+        ("owner_token", "BLOB", True, 0),
+        ("auth_token", "BLOB", True, 0),
+        ("salt", "BLOB", True, 0),
+        ("encrypted_content", "BLOB", True, 0),
+        ("nonce", "BLOB", True, 0),
+        ("content_type", "TEXT", True, 0),
+        ("has_password", "INTEGER", True, 0),
+        ("password_salt", "BLOB", False, 0),
+        ("password_algo", "TEXT", False, 0),
+        ("max_views", "INTEGER", True, 0),
+        ("view_count", "INTEGER", True, 0),
+        ("expires_at", "INTEGER", True, 0),
+        ("created_at", "INTEGER", True, 0),
+    ],
+    "upload_sessions": [
+        ("id", "TEXT", True, 1),
+        ("transport", "TEXT", True, 0),
+        ("state", "TEXT", True, 0),
+        ("owner_token", "BLOB", True, 0),
+        ("auth_token", "BLOB", True, 0),
+        ("salt", "BLOB", True, 0),
+        ("content_length", "INTEGER", True, 0),
+        ("file_count", "INTEGER", True, 0),
+        ("has_password", "INTEGER", True, 0),
+        ("password_salt", "BLOB", False, 0),
+        ("password_algo", "TEXT", False, 0),
+        ("max_downloads", "INTEGER", True, 0),
+        ("expire_sec", "INTEGER", True, 0),
+        ("bytes_received", "INTEGER", True, 0),
+        ("created_at", "INTEGER", True, 0),
+        ("last_activity_at", "INTEGER", True, 0),
+        ("first_chunk_at", "INTEGER", False, 0),
+    ],
+    "upload_chunks": [
+        ("session_id", "TEXT", True, 1),
+        ("idx", "INTEGER", True, 2),
+        ("size", "INTEGER", True, 0),
+        ("part_key", "TEXT", True, 0),
+    ],
+}
+DEFAULTS = {
+    ("uploads", "file_count"): "1",
+    ("uploads", "has_password"): "0",
+    ("uploads", "download_count"): "0",
+    ("notes", "has_password"): "0",
+    ("notes", "view_count"): "0",
+    ("upload_sessions", "bytes_received"): "0",
+}
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "data" / "db" / "skysend.db"
+
+
+@pytest.fixture
+async def db(path: Path) -> AsyncIterator[SqliteDatabase]:
+    async with await SqliteDatabase.open(path) as opened:
+        yield opened
+
+
+def in_other_connection(path: Path, work: Callable[[SqliteDatabase], Awaitable[T]]) -> T:
+    """Run ``work`` in a fresh thread with its own event loop and its own database."""
+
+    async def main() -> T:
+        async with await SqliteDatabase.open(path) as other:
+            return await work(other)
+
+    return asyncio.run(main())
+
+
+def rows(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    return [tuple(row) for row in conn.execute(sql, params).fetchall()]
+
+
+async def query(
+    db: SqliteDatabase, sql: str, params: tuple[Any, ...] = ()
+) -> list[tuple[Any, ...]]:
+    return await db.run(lambda conn: rows(conn, sql, params))
+
+
+async def test_schema_matches_the_spec(db: SqliteDatabase) -> None:
+    for table, expected in SCHEMA.items():
+        info = await query(db, f"PRAGMA table_info({table})")
+        assert [(c[1], c[2], bool(c[3]), c[5]) for c in info] == expected, table
+        defaults = {(table, c[1]): c[4] for c in info if c[4] is not None and c[1] != "created_at"}
+        assert defaults == {k: v for k, v in DEFAULTS.items() if k[0] == table}
+
+
+async def test_indexes(db: SqliteDatabase) -> None:
+    for index, table in (
+        ("idx_uploads_expires_at", "uploads"),
+        ("idx_notes_expires_at", "notes"),
+    ):
+        info = await query(db, f"PRAGMA index_info({index})")
+        assert [c[2] for c in info] == ["expires_at"]
+        owner = await query(db, "SELECT tbl_name FROM sqlite_master WHERE name = ?", (index,))
+        assert owner == [(table,)]
+
+
+async def test_created_at_defaults_to_now_in_seconds(db: SqliteDatabase) -> None:
+    def insert_and_read(conn: sqlite3.Connection) -> int:
+        conn.execute(
+            "INSERT INTO uploads (id, owner_token, auth_token, salt, size, max_downloads, "
+            "expires_at, storage_path) VALUES ('x', x'00', x'00', x'00', 1, 1, 1, 'x.bin')"
+        )
+        return int(conn.execute("SELECT created_at FROM uploads").fetchone()[0])
+
+    created_at = await db.write(insert_and_read)
+    assert abs(created_at - time.time()) < 60
+
+
+async def test_pragmas(db: SqliteDatabase) -> None:
+    values = await db.run(
+        lambda conn: (
+            [
+                conn.execute(f"PRAGMA {name}").fetchone()[0]
+                for name in ("journal_mode", "busy_timeout", "synchronous", "foreign_keys")
+            ]
+            + [conn.execute("PRAGMA secure_delete").fetchone()[0]]
+        )
+    )
+    assert values == ["wal", 5000, 1, 1, 1]
+
+
+async def test_open_creates_parent_directories(path: Path, db: SqliteDatabase) -> None:
+    assert await asyncio.to_thread(path.is_file)
+
+
+async def test_reopening_applies_no_migration_twice(path: Path) -> None:
+    def applied(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+        return rows(conn, "SELECT migration_set, name, applied_at FROM _sqlite_migrations")
+
+    async with await SqliteDatabase.open(path) as first:
+        before = await first.run(applied)
+    async with await SqliteDatabase.open(path) as second:
+        after = await second.run(applied)
+        pending = await second.run(lambda conn: MIGRATIONS.pending(Database(conn)))
+    assert before == after
+    assert [row[1] for row in after] == ["m001_initial_schema"]
+    assert pending == []
+
+
+async def test_concurrent_first_opens_migrate_once(path: Path) -> None:
+    barrier = threading.Barrier(4)
+
+    async def count(db: SqliteDatabase) -> int:
+        return int(await db.run(lambda c: c.execute("SELECT count(*) FROM uploads").fetchone()[0]))
+
+    def open_at_once() -> int:
+        barrier.wait()
+        return in_other_connection(path, count)
+
+    results = await asyncio.gather(*(asyncio.to_thread(open_at_once) for _ in range(4)))
+    assert results == [0, 0, 0, 0]
+    async with await SqliteDatabase.open(path) as db:
+        assert await db.run(lambda c: rows(c, "SELECT name FROM _sqlite_migrations")) == [
+            ("m001_initial_schema",)
+        ]
+
+
+async def test_driver_errors_become_storage_errors(db: SqliteDatabase) -> None:
+    with pytest.raises(StorageError) as caught:
+        await db.run(lambda conn: conn.execute("SELECT * FROM no_such_table"))
+    assert isinstance(caught.value.__cause__, sqlite3.Error)
+
+
+async def test_failed_write_rolls_back(db: SqliteDatabase) -> None:
+    upload = make_upload()
+    repo = SqliteUploadRepository(db)
+
+    def insert_then_fail(conn: sqlite3.Connection) -> None:
+        conn.execute("DELETE FROM uploads")
+        raise ValueError("changed my mind")
+
+    await repo.insert(upload)
+    with pytest.raises(ValueError, match="changed my mind"):
+        await db.write(insert_then_fail)
+    assert await repo.get(upload.id) == upload
+    assert await db.run(lambda conn: conn.in_transaction) is False
+
+
+async def test_closed_database(path: Path) -> None:
+    db = await SqliteDatabase.open(path)
+    await db.close()
+    await db.close()  # idempotent
+    with pytest.raises(StorageError):
+        await db.run(lambda conn: None)
+
+
+async def test_unopenable_path_is_a_storage_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_bytes(b"")
+    with pytest.raises(StorageError):
+        await SqliteDatabase.open(blocker / "db" / "skysend.db")
+
+
+async def test_deleted_rows_leave_no_trace_in_the_file(path: Path, db: SqliteDatabase) -> None:
+    marker = uuid.uuid4().bytes * 2
+    upload = make_upload()
+    repo = SqliteUploadRepository(db)
+    await repo.insert(upload)
+    await repo.set_metadata_once(upload.id, marker, b"nonce")
+    await db.run(lambda conn: conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall())
+    assert marker in await asyncio.to_thread(path.read_bytes)
+    await repo.delete(upload.id)
+    await db.run(lambda conn: conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall())
+    assert marker not in await asyncio.to_thread(path.read_bytes)
+
+
+# -- atomicity across separate connections ------------------------------------------------
+
+
+async def test_claims_from_two_databases_never_exceed_the_limit(
+    path: Path, db: SqliteDatabase
+) -> None:
+    upload = make_upload(max_downloads=30)
+    await SqliteUploadRepository(db).insert(upload)
+    barrier = threading.Barrier(2)
+
+    async def claim_many(other: SqliteDatabase) -> int:
+        repo = SqliteUploadRepository(other)
+        await asyncio.to_thread(barrier.wait)
+        results = await asyncio.gather(*(repo.claim_download(upload.id) for _ in range(25)))
+        return results.count(True)
+
+    won = await asyncio.gather(
+        *(asyncio.to_thread(in_other_connection, path, claim_many) for _ in range(2))
+    )
+    assert sum(won) == 30
+    stored = await SqliteUploadRepository(db).get(upload.id)
+    assert stored is not None
+    assert stored.download_count == 30
+
+
+async def test_chunk_commits_from_two_databases(path: Path, db: SqliteDatabase) -> None:
+    session = make_session(content_length=1000)
+    await SqliteUploadSessionStore(db).create(session)
+    barrier = threading.Barrier(2)
+
+    async def commit_all(other: SqliteDatabase) -> list[ChunkOutcome]:
+        store = SqliteUploadSessionStore(other)
+        await asyncio.to_thread(barrier.wait)
+        decisions = await asyncio.gather(
+            *(store.commit_chunk(session.id, i, 10, uuid.uuid4().hex, NOW_MS) for i in range(50))
+        )
+        return [d.outcome for d in decisions]
+
+    outcomes = await asyncio.gather(
+        *(asyncio.to_thread(in_other_connection, path, commit_all) for _ in range(2))
+    )
+    per_index = list(zip(*outcomes, strict=True))
+    assert all(
+        sorted(pair, key=str) == [ChunkOutcome.ACCEPTED, ChunkOutcome.DUPLICATE]
+        for pair in per_index
+    )
+    stored = await SqliteUploadSessionStore(db).get(session.id)
+    assert stored is not None
+    assert stored.bytes_received == 500
+
+
+async def test_finalize_from_two_databases_happens_once(path: Path, db: SqliteDatabase) -> None:
+    sessions = [make_session() for _ in range(20)]
+    for session in sessions:
+        await SqliteUploadSessionStore(db).create(session)
+    barrier = threading.Barrier(2)
+
+    async def finalize_all(other: SqliteDatabase) -> list[bool]:
+        store = SqliteUploadSessionStore(other)
+        await asyncio.to_thread(barrier.wait)
+        results = await asyncio.gather(*(store.begin_finalize(s.id, NOW_MS) for s in sessions))
+        return [r is not None for r in results]
+
+    a, b = await asyncio.gather(
+        *(asyncio.to_thread(in_other_connection, path, finalize_all) for _ in range(2))
+    )
+    assert [x + y for x, y in zip(a, b, strict=True)] == [1] * 20
+
+
+async def test_session_delete_cascades_to_chunks(db: SqliteDatabase) -> None:
+    store = SqliteUploadSessionStore(db)
+    session = make_session()
+    await store.create(session)
+    await store.commit_chunk(session.id, 0, 1, uuid.uuid4().hex, NOW_MS)
+    await db.write(
+        lambda conn: conn.execute("DELETE FROM upload_sessions WHERE id = ?", (session.id,)).close()
+    )
+    assert await store.chunks(session.id) == []

@@ -48,9 +48,7 @@ class InvalidToken(SkySendError):
 
 
 class InvalidRequest(SkySendError):
-    def __init__(
-        self, message: str, details: Mapping[str, Sequence[str]] | None = None
-    ) -> None:
+    def __init__(self, message: str, details: Mapping[str, Sequence[str]] | None = None) -> None:
         super().__init__(message)
         self.details = {k: list(v) for k, v in details.items()} if details else None
 

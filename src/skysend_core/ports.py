@@ -64,6 +64,9 @@ class UploadSessionStore(Protocol):
     async def begin_finalize(self, session_id: str, now_ms: int) -> UploadSession | None:
         """Atomically move a live ``open``/``receiving`` session to ``finalizing``.
 
+        The transition counts as activity (``last_activity_at = now_ms``), so cleanup never
+        removes a session while its blob is being assembled.
+
         Returns the session as it was before the transition, or ``None`` if it does not
         exist, is expired, or is already finalizing (inspect with ``get``)."""
         ...

@@ -10,11 +10,18 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-import attrs
-
 from skysend_core.config import Settings, parse_js_int
 from skysend_core.errors import InvalidRequest, TooLarge
 from skysend_core.tokens import decode_b64url, digest_token
+from skysend_core.uploads_model import UploadParams
+
+__all__ = [
+    "HEADER_NAMES",
+    "PASSWORD_ALGO",
+    "UploadParams",
+    "declared_length",
+    "parse_upload_params",
+]
 
 PASSWORD_ALGO = "argon2id-v2"
 _TOKEN = re.compile(r"[A-Za-z0-9_-]+")
@@ -31,22 +38,6 @@ HEADER_NAMES: Mapping[str, str] = {
     "passwordSalt": "X-Password-Salt",
     "passwordAlgo": "X-Password-Algo",
 }
-
-
-@attrs.frozen
-class UploadParams:
-    """Validated parameters of a new upload; tokens already reduced to digests."""
-
-    auth_token: bytes
-    owner_token: bytes
-    salt: bytes
-    max_downloads: int
-    expire_sec: int
-    file_count: int
-    content_length: int
-    has_password: bool
-    password_salt: bytes | None
-    password_algo: str | None
 
 
 def declared_length(raw: Mapping[str, str | None]) -> int:

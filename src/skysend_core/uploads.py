@@ -62,7 +62,9 @@ class Download:
     reader: BlobReader
 
 
-async def limited(chunks: AsyncIterable[bytes], limit: int, error: SkySendError) -> AsyncIterator[bytes]:
+async def limited(
+    chunks: AsyncIterable[bytes], limit: int, error: SkySendError
+) -> AsyncIterator[bytes]:
     """Pass bytes through, raising ``error`` as soon as more than ``limit`` have passed."""
     total = 0
     async for chunk in chunks:
@@ -88,7 +90,9 @@ class Files:
         """Single-request upload: stream the body into a new blob, then insert the row."""
         upload_id = str(uuid.uuid4())
         expected = params.content_length
-        size = await self.blobs.write(upload_id, limited(body, expected, InvalidRequest(SIZE_MISMATCH)))
+        size = await self.blobs.write(
+            upload_id, limited(body, expected, InvalidRequest(SIZE_MISMATCH))
+        )
         if size != expected:
             await self.blobs.delete(upload_id)
             raise InvalidRequest("Missing request body" if size == 0 else SIZE_MISMATCH)
@@ -146,12 +150,18 @@ class Files:
     async def finalize(self, session_id: str, owner_token: str | None) -> Upload:
         """Assemble a complete chunked upload into its blob and insert the row."""
         session = await self.sessions.get(session_id) if is_valid_id(session_id) else None
-        if session is None or session.transport != "http" or not is_session_live(session, self.clock.now_ms()):
+        if (
+            session is None
+            or session.transport != "http"
+            or not is_session_live(session, self.clock.now_ms())
+        ):
             raise NotFound(SESSION_NOT_FOUND)
         if not token_matches(owner_token, session.params.owner_token):
             raise InvalidToken(OWNER_TOKEN)
         if await self.sessions.begin_finalize(session_id, self.clock.now_ms()) is None:
-            if (current := await self.sessions.get(session_id)) and current.state == SessionState.FINALIZING:
+            if (
+                current := await self.sessions.get(session_id)
+            ) and current.state == SessionState.FINALIZING:
                 raise Conflict("Finalize already in progress")
             raise NotFound(SESSION_NOT_FOUND)
         chunks = await self.sessions.chunks(session_id)
@@ -205,7 +215,11 @@ class Files:
 
     async def _live_session(self, session_id: str, state: SessionState) -> UploadSession:
         session = await self.sessions.get(session_id) if is_valid_id(session_id) else None
-        if session is None or session.state != state or not is_session_live(session, self.clock.now_ms()):
+        if (
+            session is None
+            or session.state != state
+            or not is_session_live(session, self.clock.now_ms())
+        ):
             raise NotFound(SESSION_NOT_FOUND)
         return session
 
@@ -240,7 +254,12 @@ class Files:
         reader = await self.blobs.open(upload_id)
         if reader is None:
             raise BlobMissing("File not found on disk")
-        if not await self.uploads.claim_download(upload_id):
+        try:
+            claimed = await self.uploads.claim_download(upload_id)
+        except BaseException:
+            await reader.aclose()
+            raise
+        if not claimed:
             await reader.aclose()
             raise Gone("Download limit reached", "exhausted")
         return Download(upload, reader)

@@ -11,14 +11,28 @@ from collections.abc import Sequence
 
 import attrs
 
-from skysend_core.upload_params import UploadParams
-
 #: An unfinished upload idle for longer than this is expired (and its data removed).
 SESSION_TTL_MS = 60 * 60 * 1000
 #: Bytes of stored chunks above the lowest missing index that a session may hold.
 OUT_OF_ORDER_LIMIT = 50 * 1024 * 1024
 
 _ID = re.compile(r"[a-f0-9-]{36}")
+
+
+@attrs.frozen
+class UploadParams:
+    """Validated parameters of a new upload; tokens already reduced to digests."""
+
+    auth_token: bytes
+    owner_token: bytes
+    salt: bytes
+    max_downloads: int
+    expire_sec: int
+    file_count: int
+    content_length: int
+    has_password: bool
+    password_salt: bytes | None
+    password_algo: str | None
 
 
 def is_valid_id(value: str) -> bool:
@@ -93,7 +107,9 @@ class UploadSession:
     first_chunk_at: int | None = None
 
     @classmethod
-    def start(cls, session_id: str, transport: str, params: UploadParams, now_ms: int) -> UploadSession:
+    def start(
+        cls, session_id: str, transport: str, params: UploadParams, now_ms: int
+    ) -> UploadSession:
         state = SessionState.OPEN if transport == "http" else SessionState.RECEIVING
         return cls(session_id, transport, state, params, now_ms, now_ms)
 
@@ -129,7 +145,11 @@ def decide_chunk(
     ``stored`` holds the ``(index, size)`` of the chunks committed so far. Adapters call
     this inside the transaction that then records an accepted chunk.
     """
-    if session is None or session.state != SessionState.OPEN or not is_session_live(session, now_ms):
+    if (
+        session is None
+        or session.state != SessionState.OPEN
+        or not is_session_live(session, now_ms)
+    ):
         return ChunkDecision(ChunkOutcome.NOT_FOUND)
     indices = {i for i, _ in stored}
     if index in indices:

@@ -10,7 +10,9 @@ from skysend_http import serve
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="skysend", description="SkySend: end-to-end-encrypted file and note sharing")
+    parser = argparse.ArgumentParser(
+        prog="skysend", description="SkySend: end-to-end-encrypted file and note sharing"
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve.add_parser(subparsers)
     return parser

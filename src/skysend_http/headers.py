@@ -33,7 +33,10 @@ def content_security_policy(settings: Settings) -> str:
             connect.append(settings.s3_endpoint.rstrip("/") + "/")
         else:
             region = settings.s3_region
-            connect += [f"https://s3.{region}.amazonaws.com", f"https://*.s3.{region}.amazonaws.com"]
+            connect += [
+                f"https://s3.{region}.amazonaws.com",
+                f"https://*.s3.{region}.amazonaws.com",
+            ]
     form = ["'self'"]
     if settings.oidc_enabled and settings.oidc_issuer:
         form.append(_origin(settings.oidc_issuer))

@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+from hypercorn.typing import ASGIReceiveCallable
 from quart.asgi import ASGIHTTPConnection
 from quart.wrappers import Request
 from quart.wrappers.request import Body
-from hypercorn.typing import ASGIReceiveCallable
 
 from skysend_core.errors import TooLarge
 
@@ -63,7 +63,9 @@ class StreamingHTTPConnection(ASGIHTTPConnection):
                 return
 
 
-async def read_limited(request: Request, limit: int, message: str = "Request body too large") -> bytes:
+async def read_limited(
+    request: Request, limit: int, message: str = "Request body too large"
+) -> bytes:
     """Read a small body whole, refusing it (413) as soon as it passes ``limit`` bytes."""
     declared = request.content_length
     if declared is not None and declared > limit:

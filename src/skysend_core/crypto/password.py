@@ -16,7 +16,7 @@ from argon2.low_level import Type, hash_secret_raw
 
 from skysend_core.crypto.aead import BytesLike, check_length
 
-PASSWORD_ALGORITHM = "argon2id-v2"  # noqa: S105 - an algorithm name, not a password
+PASSWORD_ALGORITHM = "argon2id-v2"
 """The only accepted ``passwordAlgo`` identifier."""
 
 PASSWORD_SALT_LENGTH = 16

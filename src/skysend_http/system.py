@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -14,6 +15,7 @@ from skysend_http.shapes import iso_ms
 blueprint = Blueprint("system", __name__, url_prefix="/api")
 
 
+@cache
 def server_version() -> str:
     try:
         return version("skysend")

@@ -8,7 +8,7 @@ from quart import Quart, Response, request
 from werkzeug.exceptions import HTTPException
 
 from skysend_core.errors import SkySendError
-from skysend_http import files, system
+from skysend_http import files, notes, system
 from skysend_http.bootstrap import Services
 from skysend_http.errors import error_response, response_for
 from skysend_http.headers import HeaderPolicy
@@ -92,6 +92,7 @@ def create_app(services: Services) -> Quart:
 
     app.register_blueprint(system.blueprint)
     app.register_blueprint(files.blueprint)
+    app.register_blueprint(notes.blueprint)
 
     @app.before_serving
     async def start() -> None:

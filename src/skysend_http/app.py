@@ -60,13 +60,14 @@ def create_app(services: Services) -> Quart:
             )
         if not path.startswith("/api"):
             return None
+        # The service toggle comes before every endpoint-level answer (§1.3, §1.7).
+        blocked = _service_blocked(path, settings.enabled_services)
+        if blocked:
+            return error_response(blocked, 403)
         if request.method == "HEAD" and path.startswith("/api/download/"):
             response = error_response("Method not allowed", 405)
             response.headers["Allow"] = "GET"
             return response
-        blocked = _service_blocked(path, settings.enabled_services)
-        if blocked:
-            return error_response(blocked, 403)
         return None
 
     @app.after_request

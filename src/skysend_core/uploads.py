@@ -194,6 +194,8 @@ class Files:
     async def _complete(self, session: UploadSession, part_keys: list[str]) -> Upload:
         try:
             size = await self.blobs.assemble(session.id, part_keys, session.id)
+            if size != session.params.content_length:
+                raise StorageError("assembled blob does not have the declared size")
         except StorageError:
             await self.abort(session.id)
             await self.blobs.delete(session.id)

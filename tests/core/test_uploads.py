@@ -1,0 +1,314 @@
+"""The file use cases (``Files``) and the cleanup job on in-memory adapters."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from collections.abc import AsyncIterator, Iterable
+
+import attrs
+import pytest
+
+from skysend_adapters.clock import ManualClock
+from skysend_adapters.memory import (
+    InMemoryBlobStore,
+    InMemoryUploadRepository,
+    InMemoryUploadSessionStore,
+)
+from skysend_core.config import Settings
+from skysend_core.errors import (
+    Conflict,
+    Gone,
+    InvalidRequest,
+    InvalidToken,
+    NotFound,
+    RateLimited,
+    StorageError,
+    TooLarge,
+)
+from skysend_core.lifecycle import Cleanup
+from skysend_core.upload_params import parse_upload_params
+from skysend_core.uploads import Files
+from skysend_core.uploads_model import OUT_OF_ORDER_LIMIT, SESSION_TTL_MS, UploadParams
+
+NOW = 1_800_000_000_000
+MIB = 1024 * 1024
+
+
+def b64u(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+AUTH, OWNER = b64u(secrets.token_bytes(32)), b64u(secrets.token_bytes(32))
+
+
+@attrs.define
+class World:
+    files: Files
+    cleanup: Cleanup
+    clock: ManualClock
+    uploads: InMemoryUploadRepository
+    sessions: InMemoryUploadSessionStore
+    blobs: InMemoryBlobStore
+
+
+def world(**env: str) -> World:
+    settings = Settings.from_env({"BASE_URL": "https://send.example", **env})
+    clock = ManualClock(NOW)
+    uploads, sessions = InMemoryUploadRepository(), InMemoryUploadSessionStore()
+    blobs = InMemoryBlobStore(clock)
+    return World(
+        Files(settings, uploads, sessions, blobs, clock),
+        Cleanup(uploads, sessions, blobs, clock),
+        clock,
+        uploads,
+        sessions,
+        blobs,
+    )
+
+
+def params(w: World, size: int, **extra: str) -> UploadParams:
+    raw = {
+        "authToken": AUTH,
+        "ownerToken": OWNER,
+        "salt": b64u(secrets.token_bytes(32)),
+        "maxDownloads": "2",
+        "expireSec": "3600",
+        "contentLength": str(size),
+        **extra,
+    }
+    return parse_upload_params(raw, w.files.settings)
+
+
+async def stream(*pieces: bytes) -> AsyncIterator[bytes]:
+    for piece in pieces:
+        yield piece
+
+
+async def read_all(chunks: AsyncIterator[bytes]) -> bytes:
+    return b"".join([c async for c in chunks])
+
+
+async def download(w: World, upload_id: str) -> bytes:
+    found = await w.files.open_download(upload_id, AUTH)
+    try:
+        return await read_all(found.reader.chunks())
+    finally:
+        await found.reader.aclose()
+
+
+async def chunked(w: World, pieces: Iterable[tuple[int, bytes]], size: int) -> str:
+    session_id = await w.files.init_chunked(params(w, size))
+    for index, data in pieces:
+        await w.files.append_chunk(session_id, str(index), stream(data))
+    return session_id
+
+
+async def test_single_upload_round_trip_and_expiry_from_completion() -> None:
+    w = world()
+    body = secrets.token_bytes(5000)
+    upload = await w.files.upload(params(w, len(body)), stream(body[:1000], body[1000:]))
+    assert upload.size == len(body)
+    assert upload.expires_at == (NOW + 3_600_000) // 1000
+    assert await download(w, upload.id) == body
+
+
+@pytest.mark.parametrize("sent", [b"", b"x" * 99, b"x" * 101])
+async def test_single_upload_of_the_wrong_length_stores_nothing(sent: bytes) -> None:
+    w = world()
+    with pytest.raises(InvalidRequest) as caught:
+        await w.files.upload(params(w, 100), stream(sent) if sent else stream())
+    expected = (
+        "Missing request body" if not sent else "Body size does not match declared content length"
+    )
+    assert caught.value.message == expected
+    assert await w.blobs.stale_items(NOW + 1) == []
+
+
+async def test_chunks_out_of_order_are_assembled_in_index_order() -> None:
+    w = world()
+    parts = [secrets.token_bytes(n) for n in (300, 100, 200)]
+    session_id = await chunked(w, [(2, parts[2]), (0, parts[0]), (1, parts[1])], 600)
+    upload = await w.files.finalize(session_id, OWNER)
+    assert await download(w, upload.id) == b"".join(parts)
+    assert await w.sessions.get(session_id) is None
+
+
+async def test_repeated_chunk_index_is_refused_and_keeps_the_first() -> None:
+    w = world()
+    session_id = await chunked(w, [(0, b"a" * 10)], 20)
+    with pytest.raises(Conflict, match="Chunk already received"):
+        await w.files.append_chunk(session_id, "0", stream(b"b" * 10))
+    await w.files.append_chunk(session_id, "1", stream(b"c" * 10))
+    upload = await w.files.finalize(session_id, OWNER)
+    assert await download(w, upload.id) == b"a" * 10 + b"c" * 10
+
+
+async def test_overflow_aborts_the_session() -> None:
+    w = world()
+    session_id = await chunked(w, [(0, b"a" * 10)], 15)
+    with pytest.raises(TooLarge, match="Total bytes exceed declared content length"):
+        await w.files.append_chunk(session_id, "1", stream(b"b" * 3, b"b" * 3))
+    with pytest.raises(NotFound, match="Upload session not found or expired"):
+        await w.files.append_chunk(session_id, "1", stream(b"b"))
+    assert await w.blobs.stale_items(NOW + 1) == []
+
+
+@pytest.mark.parametrize("index", [None, "", "-1", "x"])
+async def test_bad_chunk_index(index: str | None) -> None:
+    w = world()
+    session_id = await w.files.init_chunked(params(w, 10))
+    with pytest.raises(InvalidRequest, match="Missing or invalid chunk index"):
+        await w.files.append_chunk(session_id, index, stream(b"a"))
+
+
+async def test_chunk_index_is_read_like_parse_int() -> None:
+    w = world()
+    session_id = await w.files.init_chunked(params(w, 2))
+    await w.files.append_chunk(session_id, "1abc", stream(b"b"))
+    await w.files.append_chunk(session_id, " 0", stream(b"a"))
+    upload = await w.files.finalize(session_id, OWNER)
+    assert await download(w, upload.id) == b"ab"
+
+
+async def test_empty_chunk_is_refused() -> None:
+    w = world()
+    session_id = await w.files.init_chunked(params(w, 10))
+    with pytest.raises(InvalidRequest, match="Missing chunk body"):
+        await w.files.append_chunk(session_id, "0", stream())
+
+
+async def test_out_of_order_buffer_limit() -> None:
+    w = world()
+    session_id = await w.files.init_chunked(params(w, 200 * MIB))
+    await w.files.append_chunk(session_id, "1", stream(b"x" * (OUT_OF_ORDER_LIMIT - 10)))
+    with pytest.raises(RateLimited, match="Too many out-of-order chunks buffered"):
+        await w.files.append_chunk(session_id, "2", stream(b"x" * 11))
+    # In order is always fine, and the refused chunk may come again later.
+    await w.files.append_chunk(session_id, "0", stream(b"x" * 11))
+
+
+async def test_finalize_checks() -> None:
+    w = world()
+    session_id = await chunked(w, [(0, b"a" * 5), (2, b"c" * 5)], 15)
+    with pytest.raises(InvalidToken, match="Invalid or missing owner token"):
+        await w.files.finalize(session_id, None)
+    with pytest.raises(InvalidToken):
+        await w.files.finalize(session_id, AUTH)
+    with pytest.raises(InvalidRequest, match="Body size does not match declared content length"):
+        await w.files.finalize(session_id, OWNER)
+    with pytest.raises(NotFound):
+        await w.files.finalize(session_id, OWNER)
+    assert await w.blobs.stale_items(NOW + 1) == []
+
+
+async def test_a_part_lost_on_disk_fails_finalize_cleanly() -> None:
+    w = world()
+    session_id = await chunked(w, [(0, b"a" * 5), (1, b"b" * 5)], 10)
+    # Simulate a part that lost bytes (e.g. to a power failure after it was committed).
+    area = w.blobs._parts[session_id]
+    key = next(iter(area))
+    area[key] = area[key][:2]
+    with pytest.raises(StorageError):
+        await w.files.finalize(session_id, OWNER)
+    assert await w.uploads.get(session_id) is None
+    assert await w.blobs.open(session_id) is None
+    assert await w.sessions.get(session_id) is None
+
+
+async def test_sessions_expire_after_an_idle_hour_not_an_hour_after_init() -> None:
+    w = world()
+    session_id = await w.files.init_chunked(params(w, 20))
+    w.clock.advance(SESSION_TTL_MS - 1)
+    await w.files.append_chunk(session_id, "0", stream(b"a" * 10))  # activity
+    w.clock.advance(SESSION_TTL_MS - 1)
+    await w.files.append_chunk(session_id, "1", stream(b"b" * 10))
+    w.clock.advance(SESSION_TTL_MS + 1)
+    with pytest.raises(NotFound):
+        await w.files.finalize(session_id, OWNER)
+    report = await w.cleanup.run()
+    assert report.sessions == 1
+    assert await w.blobs.stale_items(w.clock.now_ms() + 1) == []
+
+
+async def test_speed_limit_delays_chunk_answers() -> None:
+    w = world(FILE_UPLOAD_SPEED_LIMIT="1000")
+    session_id = await w.files.init_chunked(params(w, 4000))
+    first = await w.files.append_chunk(session_id, "0", stream(b"a" * 2000))
+    assert first.delay_s == pytest.approx(2.0)
+    w.clock.advance(1500)
+    second = await w.files.append_chunk(session_id, "1", stream(b"a" * 1000))
+    assert second.delay_s == pytest.approx(1.5)
+
+
+async def test_download_counts_exactly_up_to_the_limit() -> None:
+    w = world()
+    upload = await w.files.upload(params(w, 3), stream(b"abc"))
+    assert await download(w, upload.id) == b"abc"
+    assert await download(w, upload.id) == b"abc"
+    with pytest.raises(Gone, match="Download limit reached"):
+        await w.files.open_download(upload.id, AUTH)
+    assert (await w.uploads.get(upload.id)).download_count == 2  # type: ignore[union-attr]
+
+
+async def test_download_checks_token_before_availability() -> None:
+    w = world()
+    upload = await w.files.upload(params(w, 3), stream(b"abc"))
+    with pytest.raises(InvalidToken, match="Invalid or missing auth token"):
+        await w.files.open_download(upload.id, None)
+    with pytest.raises(InvalidToken):
+        await w.files.open_download(upload.id, OWNER)
+    with pytest.raises(NotFound, match="Upload not found"):
+        await w.files.open_download("../../etc/passwd", AUTH)
+    w.clock.advance(3_600_000)
+    with pytest.raises(Gone, match="Upload has expired"):
+        await w.files.open_download(upload.id, AUTH)
+
+
+async def test_cleanup_removes_expired_uploads_row_first_then_blob() -> None:
+    w = world()
+    kept = await w.files.upload(params(w, 3), stream(b"abc"))
+    w.clock.advance(1000)
+    gone = await w.files.upload(params(w, 3, expireSec="300"), stream(b"xyz"))
+    w.clock.advance(300_000)
+    report = await w.cleanup.run()
+    assert report.uploads == 1
+    assert await w.uploads.get(gone.id) is None
+    assert await w.blobs.open(gone.id) is None
+    assert await w.uploads.get(kept.id) is not None
+
+
+async def test_orphan_sweep_only_takes_old_unowned_items() -> None:
+    w = world()
+    upload = await w.files.upload(params(w, 3), stream(b"abc"))
+    orphan = "0" * 8 + "-0000-4000-8000-" + "0" * 12
+    await w.blobs.write(orphan, stream(b"lost"))
+    live = await w.files.init_chunked(params(w, 10))
+    await w.files.append_chunk(live, "0", stream(b"a"))
+    assert await w.cleanup.sweep_orphans(w.clock.now_ms()) == 0  # too young
+    w.clock.advance(SESSION_TTL_MS + 1)
+    assert await w.cleanup.sweep_orphans(w.clock.now_ms()) == 2  # the blob and the idle area
+    assert await w.blobs.open(orphan) is None
+    assert await w.blobs.open(upload.id) is not None
+
+
+async def test_metadata_is_set_once() -> None:
+    w = world()
+    upload = await w.files.upload(params(w, 3), stream(b"abc"))
+    body = b'{"encryptedMeta":"AAEC","nonce":"AAECAwQFBgcICQoL"}'
+    await w.files.set_metadata(upload.id, OWNER, body)
+    with pytest.raises(Conflict, match="Metadata already set"):
+        await w.files.set_metadata(upload.id, OWNER, body)
+    stored = await w.uploads.get(upload.id)
+    assert stored is not None and stored.encrypted_meta == b"\x00\x01\x02"
+
+
+async def test_delete_needs_the_owner_token_and_removes_everything() -> None:
+    w = world()
+    upload = await w.files.upload(params(w, 3), stream(b"abc"))
+    with pytest.raises(InvalidToken):
+        await w.files.delete(upload.id, AUTH)
+    await w.files.delete(upload.id, OWNER)
+    with pytest.raises(NotFound):
+        await w.files.info(upload.id)
+    assert await w.blobs.open(upload.id) is None

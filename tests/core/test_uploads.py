@@ -300,7 +300,8 @@ async def test_metadata_is_set_once() -> None:
     with pytest.raises(Conflict, match="Metadata already set"):
         await w.files.set_metadata(upload.id, OWNER, body)
     stored = await w.uploads.get(upload.id)
-    assert stored is not None and stored.encrypted_meta == b"\x00\x01\x02"
+    assert stored is not None
+    assert stored.encrypted_meta == b"\x00\x01\x02"
 
 
 async def test_delete_needs_the_owner_token_and_removes_everything() -> None:

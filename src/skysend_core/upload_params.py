@@ -76,13 +76,15 @@ def parse_upload_params(raw: Mapping[str, str | None], settings: Settings) -> Up
             errors[key] = ["Must be a positive integer"]
         else:
             numbers[key] = number
-    if has_password:
-        salt_value = values.get("passwordSalt")
-        if salt_value is not None and not _TOKEN.fullmatch(salt_value):
-            errors["passwordSalt"] = ["Invalid base64url"]
-        algo = values.get("passwordAlgo")
-        if algo is not None and algo != PASSWORD_ALGO:
-            errors["passwordAlgo"] = [f"Must be {PASSWORD_ALGO}"]
+    # Present values are checked structurally even without a password (step 1 of §1.15
+    # names "passwordAlgo present but not argon2id-v2" unconditionally); only their use
+    # and storage depend on hasPassword.
+    salt_value = values.get("passwordSalt")
+    if salt_value is not None and not _TOKEN.fullmatch(salt_value):
+        errors["passwordSalt"] = ["Invalid base64url"]
+    algo = values.get("passwordAlgo")
+    if algo is not None and algo != PASSWORD_ALGO:
+        errors["passwordAlgo"] = [f"Must be {PASSWORD_ALGO}"]
     if errors:
         raise InvalidRequest("Invalid request headers", errors)
     return _check_values(values, numbers, has_password, settings)

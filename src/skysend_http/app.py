@@ -12,7 +12,7 @@ from skysend_http import files, notes, system
 from skysend_http.bootstrap import Services
 from skysend_http.errors import error_response, response_for
 from skysend_http.headers import HeaderPolicy
-from skysend_http.streaming import StreamingHTTPConnection, StreamingRequest
+from skysend_http.streaming import StreamingHTTPConnection, StreamingRequest, body_left_unread
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,8 @@ def create_app(services: Services) -> Quart:
 
     @app.after_request
     async def headers(response: Response) -> Response:
+        if request.http_version.startswith("1") and body_left_unread(request):
+            response.headers["Connection"] = "close"
         return policy.apply(response, request.path, request.headers.get("Origin"))
 
     @app.errorhandler(SkySendError)

@@ -93,19 +93,48 @@ async def exists(upload_id: str) -> Response:
     return json_response({"exists": True})
 
 
-async def _stream(reader: BlobReader) -> AsyncIterator[bytes]:
-    try:
-        async for chunk in reader.chunks():
-            yield chunk
-    finally:
-        await reader.aclose()
+class BlobBody:
+    """A download body that always closes its blob reader.
+
+    Quart closes a response body with ``aclose()`` even when the body was never iterated
+    (the client went away first), where a generator's ``finally`` would never run. The
+    close is shielded: a cancellation arriving while the reader closes (the client
+    disconnecting, shutdown) must not leave the file open.
+    """
+
+    def __init__(self, reader: BlobReader) -> None:
+        self._reader = reader
+        self._chunks: AsyncIterator[bytes] | None = None
+        self._closed = False
+
+    def __aiter__(self) -> BlobBody:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._chunks is None:
+            self._chunks = self._reader.chunks()
+        return await self._chunks.__anext__()
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await asyncio.shield(self._close())
+
+    async def _close(self) -> None:
+        chunks = self._chunks
+        try:
+            if chunks is not None and hasattr(chunks, "aclose"):
+                await chunks.aclose()
+        finally:
+            await self._reader.aclose()
 
 
 @blueprint.get("/download/<upload_id>")
 async def download(upload_id: str) -> Response:
     found = await _files().open_download(upload_id, request.headers.get("X-Auth-Token"))
     response = Response(
-        _stream(found.reader),
+        BlobBody(found.reader),
         status=200,
         content_type="application/octet-stream",
     )

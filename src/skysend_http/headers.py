@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from quart import Response
+from werkzeug.datastructures import Headers
 
 from skysend_core.config import Settings
 
@@ -16,6 +17,15 @@ ALLOW_HEADERS = (
     "X-Password-Algo,Authorization"
 )
 HEALTH_ALLOW_METHODS = "GET,HEAD,PUT,POST,DELETE,PATCH"
+
+
+def _add_vary(headers: Headers, name: str) -> None:
+    """Append ``name`` to ``Vary`` unless it is already listed (§1.6 "appended")."""
+    listed = {
+        token.strip().lower() for value in headers.get_all("Vary") for token in value.split(",")
+    }
+    if name.lower() not in listed:
+        headers.add("Vary", name)
 
 
 def _origin(url: str) -> str:
@@ -99,26 +109,28 @@ class HeaderPolicy:
         headers = response.headers
         if self.allowed_origin(origin):
             headers["Access-Control-Allow-Origin"] = origin or ""
-            headers.add("Vary", "Origin")
+            _add_vary(headers, "Origin")
         elif path == "/api/health":
             headers["Access-Control-Allow-Origin"] = "*"
         headers["Access-Control-Expose-Headers"] = EXPOSE_HEADERS
 
     def preflight(self, path: str, origin: str | None, request_headers: str | None) -> Response:
         response = Response(b"", status=204)
+        # A preflight answer has no entity: no Content-Type, no Content-Length (§1.6).
         response.headers.pop("Content-Type", None)
+        response.headers.pop("Content-Length", None)
         headers = response.headers
         if path == "/api/health":
             headers["Access-Control-Allow-Origin"] = "*"
             headers["Access-Control-Allow-Methods"] = HEALTH_ALLOW_METHODS
             if request_headers:
                 headers["Access-Control-Allow-Headers"] = request_headers
-            headers.add("Vary", "Access-Control-Request-Headers")
+            _add_vary(headers, "Access-Control-Request-Headers")
             return response
         if self.allowed_origin(origin):
             headers["Access-Control-Allow-Origin"] = origin or ""
-            headers.add("Vary", "Origin")
+            _add_vary(headers, "Origin")
         headers["Access-Control-Allow-Methods"] = ALLOW_METHODS
         headers["Access-Control-Allow-Headers"] = ALLOW_HEADERS
-        headers.add("Vary", "Access-Control-Request-Headers")
+        _add_vary(headers, "Access-Control-Request-Headers")
         return response

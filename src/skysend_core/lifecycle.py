@@ -1,4 +1,5 @@
-"""The cleanup job (storage-and-lifecycle.md §6): expired items, idle sessions, orphans.
+"""The cleanup job (storage-and-lifecycle.md §6): expired items, idle sessions, orphans,
+and ended per-client entries (rate windows, locks, quota usage; quota-key rotation).
 
 Every step is idempotent, so running it in several worker processes at once is harmless.
 """
@@ -11,6 +12,7 @@ from typing import Protocol
 import attrs
 
 from skysend_core.errors import StorageError
+from skysend_core.limits import Limits
 from skysend_core.ports import BlobStore, Clock, UploadRepository, UploadSessionStore
 from skysend_core.uploads_model import SESSION_TTL_MS, is_session_live
 
@@ -38,6 +40,7 @@ class Cleanup:
     blobs: BlobStore
     clock: Clock
     notes: ExpiringRepository | None = None
+    limits: Limits | None = None
 
     async def run(self) -> CleanupReport:
         now = self.clock.now_ms()
@@ -52,6 +55,8 @@ class Cleanup:
             await self.sessions.delete(session_id)
             await self.blobs.discard_parts(session_id)
         orphans = await self.sweep_orphans(now)
+        if self.limits is not None:
+            await self.limits.purge()
         if removed_uploads + removed_notes:
             log.info("Removed %d expired record(s)", removed_uploads + removed_notes)
         return CleanupReport(removed_uploads, removed_notes, len(expired_sessions), orphans)

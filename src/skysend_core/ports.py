@@ -13,6 +13,7 @@ from typing import Protocol
 
 import attrs
 
+from skysend_core.limits_model import LockoutEntry, QuotaKey, QuotaUsage, RateWindow
 from skysend_core.notes_model import Note
 from skysend_core.uploads_model import ChunkDecision, Upload, UploadSession
 
@@ -172,4 +173,84 @@ class NoteRepository(Protocol):
 
     async def delete_expired(self, now_ms: int) -> int:
         """Remove notes that are expired or out of views at ``now_ms``; returns how many."""
+        ...
+
+
+class RateLimitStore(Protocol):
+    """Fixed-window request counters (http-api.md §1.9), shared by every worker process."""
+
+    async def hit(self, key: str, now_ms: int, window_ms: int) -> RateWindow:
+        """Atomically count one request in ``key``'s window, starting a new window when
+        there is none or it has ended (``limits_model.count_request``); the window after."""
+        ...
+
+    async def purge(self, now_ms: int) -> int:
+        """Remove windows that have ended at ``now_ms``; returns how many."""
+        ...
+
+    async def forget_all(self) -> None:
+        """Remove every window (a new server lifetime hashes clients differently)."""
+        ...
+
+
+class QuotaStore(Protocol):
+    """Upload-quota usage per hashed client address and the key of those hashes
+    (the ``quota_usage`` and ``quota_state`` tables, http-api.md §1.10)."""
+
+    async def current_key(self, candidate: QuotaKey, now_ms: int) -> QuotaKey:
+        """The stored key, unless there is none or it is due at ``now_ms``: then, in one
+        step, ``candidate`` is stored and all usage is deleted, and it is returned."""
+        ...
+
+    async def usage(self, hashed_ip: str, now_ms: int, window_ms: int) -> QuotaUsage:
+        """Get or create the entry (``limits_model.current_usage``) and return it."""
+        ...
+
+    async def add(self, hashed_ip: str, size: int, now_ms: int, window_ms: int) -> QuotaUsage:
+        """Get or create the entry and add ``size`` bytes to it, atomically."""
+        ...
+
+    async def purge(self, now_ms: int) -> int:
+        """Remove entries with ``reset_at < now_ms``; returns how many."""
+        ...
+
+
+class LockoutStore(Protocol):
+    """Failed password attempts per resource and hashed client (http-api.md §1.11),
+    shared by every worker process."""
+
+    async def locked_until(self, key: str, now_ms: int) -> int | None:
+        """The end of ``key``'s lock if it is locked at ``now_ms``. A lock that has ended
+        is removed together with its count, so counting restarts."""
+        ...
+
+    async def record_failure(
+        self, key: str, now_ms: int, max_attempts: int, lockout_ms: int
+    ) -> LockoutEntry:
+        """Atomically count one failure (``limits_model.record_failure``); the entry after."""
+        ...
+
+    async def reset(self, key: str) -> None:
+        """Remove the entry (the right token was presented)."""
+        ...
+
+    async def purge(self, now_ms: int) -> int:
+        """Remove entries whose lock has ended at ``now_ms``; returns how many."""
+        ...
+
+    async def forget_all(self) -> None:
+        """Remove every entry (a new server lifetime hashes clients differently)."""
+        ...
+
+
+class ClientKeyStore(Protocol):
+    """The secret that hashes client addresses for rate limits and lockouts: one per
+    server lifetime, the same in every worker process, never logged."""
+
+    async def client_key(self, candidate: bytes) -> bytes:
+        """The stored key; if there is none, ``candidate`` is stored and returned."""
+        ...
+
+    async def forget_client_key(self) -> None:
+        """Remove the key; the next :meth:`client_key` stores a new one."""
         ...

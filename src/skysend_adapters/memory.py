@@ -1,4 +1,4 @@
-"""In-memory implementations of the upload ports.
+"""In-memory implementations of the core ports.
 
 For core tests and for embedding the core without storage. Each method completes without
 awaiting anything between its check and its update, so on one event loop every operation
@@ -14,6 +14,15 @@ import attrs
 
 from skysend_adapters.clock import SystemClock
 from skysend_core.errors import NotFound, StorageError
+from skysend_core.limits_model import (
+    LockoutEntry,
+    QuotaKey,
+    QuotaUsage,
+    RateWindow,
+    count_request,
+    current_usage,
+    record_failure,
+)
 from skysend_core.notes_model import Note, burns_on, is_exhausted, is_purgeable
 from skysend_core.ports import Clock, PartRef, StaleItem
 from skysend_core.uploads_model import (
@@ -252,3 +261,103 @@ class InMemoryNoteRepository:
         for note_id in doomed:
             del self._rows[note_id]
         return len(doomed)
+
+
+class InMemoryRateLimitStore:
+    """Request windows in a dict."""
+
+    def __init__(self) -> None:
+        self._windows: dict[str, RateWindow] = {}
+
+    async def hit(self, key: str, now_ms: int, window_ms: int) -> RateWindow:
+        window = self._windows[key] = count_request(self._windows.get(key), now_ms, window_ms)
+        return window
+
+    async def purge(self, now_ms: int) -> int:
+        ended = [key for key, w in self._windows.items() if now_ms >= w.window_end]
+        for key in ended:
+            del self._windows[key]
+        return len(ended)
+
+    async def forget_all(self) -> None:
+        self._windows.clear()
+
+
+class InMemoryQuotaStore:
+    """Quota usage and the quota key in dicts."""
+
+    def __init__(self) -> None:
+        self._usage: dict[str, QuotaUsage] = {}
+        self._key: QuotaKey | None = None
+
+    async def current_key(self, candidate: QuotaKey, now_ms: int) -> QuotaKey:
+        if self._key is None or self._key.is_due(now_ms):
+            self._key = candidate
+            self._usage.clear()
+        return self._key
+
+    async def usage(self, hashed_ip: str, now_ms: int, window_ms: int) -> QuotaUsage:
+        entry = current_usage(self._usage.get(hashed_ip), now_ms, window_ms)
+        self._usage[hashed_ip] = entry
+        return entry
+
+    async def add(self, hashed_ip: str, size: int, now_ms: int, window_ms: int) -> QuotaUsage:
+        entry = current_usage(self._usage.get(hashed_ip), now_ms, window_ms)
+        entry = self._usage[hashed_ip] = attrs.evolve(entry, bytes_used=entry.bytes_used + size)
+        return entry
+
+    async def purge(self, now_ms: int) -> int:
+        ended = [ip for ip, entry in self._usage.items() if entry.reset_at < now_ms]
+        for ip in ended:
+            del self._usage[ip]
+        return len(ended)
+
+
+class InMemoryLockoutStore:
+    """Lockout entries in a dict."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, LockoutEntry] = {}
+
+    async def locked_until(self, key: str, now_ms: int) -> int | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry.lock_ended(now_ms):
+            del self._entries[key]
+            return None
+        return entry.locked_until if entry.is_locked(now_ms) else None
+
+    async def record_failure(
+        self, key: str, now_ms: int, max_attempts: int, lockout_ms: int
+    ) -> LockoutEntry:
+        entry = record_failure(self._entries.get(key), now_ms, max_attempts, lockout_ms)
+        self._entries[key] = entry
+        return entry
+
+    async def reset(self, key: str) -> None:
+        self._entries.pop(key, None)
+
+    async def purge(self, now_ms: int) -> int:
+        ended = [key for key, entry in self._entries.items() if entry.lock_ended(now_ms)]
+        for key in ended:
+            del self._entries[key]
+        return len(ended)
+
+    async def forget_all(self) -> None:
+        self._entries.clear()
+
+
+class InMemoryClientKeyStore:
+    """The client key in an attribute."""
+
+    def __init__(self) -> None:
+        self._key: bytes | None = None
+
+    async def client_key(self, candidate: bytes) -> bytes:
+        if self._key is None:
+            self._key = candidate
+        return self._key
+
+    async def forget_client_key(self) -> None:
+        self._key = None

@@ -84,6 +84,15 @@ SCHEMA: dict[str, list[tuple[str, str, bool, int]]] = {
         ("size", "INTEGER", True, 0),
         ("part_key", "TEXT", True, 0),
     ],
+    "quota_usage": [
+        ("hashed_ip", "TEXT", True, 1),
+        ("bytes_used", "INTEGER", True, 0),
+        ("reset_at", "INTEGER", True, 0),
+    ],
+    "quota_state": [
+        ("key", "TEXT", True, 1),
+        ("value", "TEXT", True, 0),
+    ],
 }
 DEFAULTS = {
     ("uploads", "file_count"): "1",
@@ -92,7 +101,9 @@ DEFAULTS = {
     ("notes", "has_password"): "0",
     ("notes", "view_count"): "0",
     ("upload_sessions", "bytes_received"): "0",
+    ("quota_usage", "bytes_used"): "0",
 }
+MIGRATION_NAMES = ["m001_initial_schema", "m002_client_limits"]
 
 
 @pytest.fixture
@@ -184,7 +195,7 @@ async def test_reopening_applies_no_migration_twice(path: Path) -> None:
         after = await second.run(applied)
         pending = await second.run(lambda conn: MIGRATIONS.pending(Database(conn)))
     assert before == after
-    assert [row[1] for row in after] == ["m001_initial_schema"]
+    assert [row[1] for row in after] == MIGRATION_NAMES
     assert pending == []
 
 
@@ -201,9 +212,8 @@ async def test_concurrent_first_opens_migrate_once(path: Path) -> None:
     results = await asyncio.gather(*(asyncio.to_thread(open_at_once) for _ in range(4)))
     assert results == [0, 0, 0, 0]
     async with await SqliteDatabase.open(path) as db:
-        assert await db.run(lambda c: rows(c, "SELECT name FROM _sqlite_migrations")) == [
-            ("m001_initial_schema",)
-        ]
+        applied = await db.run(lambda c: rows(c, "SELECT name FROM _sqlite_migrations"))
+        assert applied == [(name,) for name in MIGRATION_NAMES]
 
 
 async def test_driver_errors_become_storage_errors(db: SqliteDatabase) -> None:

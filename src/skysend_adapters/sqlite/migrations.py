@@ -93,3 +93,40 @@ def m001_initial_schema(db: Database) -> None:
     """Uploads, notes, and persisted chunked-upload sessions."""
     for statement in _INITIAL_SCHEMA:
         db.execute(statement)
+
+
+_CLIENT_LIMITS_SCHEMA = (
+    # Upload quota, exactly as in the reference database (storage-and-lifecycle.md §2.3).
+    """
+    CREATE TABLE quota_usage (
+        hashed_ip TEXT PRIMARY KEY NOT NULL,
+        bytes_used INTEGER NOT NULL DEFAULT 0,
+        reset_at INTEGER NOT NULL
+    )
+    """,
+    "CREATE TABLE quota_state (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL)",
+    # Shared by the worker processes of one server lifetime (§2.5). One row per hashed
+    # client: WITHOUT ROWID keeps each a single b-tree entry, found and updated in place.
+    """
+    CREATE TABLE rate_limits (
+        key TEXT PRIMARY KEY NOT NULL,
+        count INTEGER NOT NULL,
+        window_end INTEGER NOT NULL
+    ) WITHOUT ROWID
+    """,
+    """
+    CREATE TABLE password_lockouts (
+        key TEXT PRIMARY KEY NOT NULL,
+        failures INTEGER NOT NULL,
+        locked_until INTEGER
+    ) WITHOUT ROWID
+    """,
+    "CREATE TABLE server_state (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL)",
+)
+
+
+@MIGRATIONS()
+def m002_client_limits(db: Database) -> None:
+    """Upload quota, rate-limit windows, password lockouts and the per-server client key."""
+    for statement in _CLIENT_LIMITS_SCHEMA:
+        db.execute(statement)

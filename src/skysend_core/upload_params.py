@@ -8,6 +8,7 @@ values as ``None``); the HTTP layer maps its headers onto these keys.
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Mapping
 
 from skysend_core.config import Settings, parse_js_int
@@ -114,12 +115,9 @@ def _check_values(
     password_salt = _password_salt(values, has_password)
     if settings.force_file_password and not has_password:
         raise InvalidRequest("Password is required by server policy")
-    # Tokens passed the character check, so they decode.
-    auth = decode_b64url(values["authToken"] or "") or b""
-    owner = decode_b64url(values["ownerToken"] or "") or b""
     return UploadParams(
-        auth_token=digest_token(auth),
-        owner_token=digest_token(owner),
+        auth_token=_stored_token(values["authToken"] or ""),
+        owner_token=_stored_token(values["ownerToken"] or ""),
         salt=salt,
         max_downloads=numbers["maxDownloads"],
         expire_sec=numbers["expireSec"],
@@ -145,3 +143,14 @@ def _password_salt(values: Mapping[str, str | None], has_password: bool) -> byte
     if len(salt) != 16:
         raise InvalidRequest("Password salt must be exactly 16 bytes")
     return salt
+
+
+def _stored_token(value: str) -> bytes:
+    """The digest kept for a token that passed the character check.
+
+    A value of length ≡ 1 (mod 4) passes that check but is malformed base64url, so it
+    can never match anything (§1.13). It is stored as the digest of fresh random bytes:
+    storing the digest of empty bytes instead would let a presented ``=`` match it.
+    """
+    decoded = decode_b64url(value)
+    return digest_token(decoded if decoded is not None else secrets.token_bytes(32))

@@ -1037,6 +1037,20 @@ def test_download_check_order(client: httpx.Client, live: Live) -> None:
     expect(client.get(path, headers={"X-Auth-Token": token()}), 401, AUTH_401)
 
 
+@pytest.mark.parametrize("malformed", ["A", "AAAAA", "abcdefghi"])
+def test_tokens_that_cannot_be_decoded_never_match(client: httpx.Client, malformed: str) -> None:
+    """Such tokens pass the character check at upload (§1.15: tokens are not
+    length-checked) but, being malformed base64url, can never equal anything (§1.13)."""
+    creds = Credentials(auth=malformed, owner=malformed)
+    stored = upload(client, creds=creds)
+    for presented in ["=", "==", malformed, malformed + "=", "AAAA"]:
+        headers = {"X-Auth-Token": presented}
+        expect(client.get(f"/api/download/{stored.id}", headers=headers), 401, AUTH_401)
+        owner = {"X-Owner-Token": presented}
+        expect(client.delete(f"/api/upload/{stored.id}", headers=owner), 401, OWNER_401)
+    assert info(client, stored.id)["downloadCount"] == 0
+
+
 def test_download_of_a_missing_blob_is_500_and_not_counted(
     client: httpx.Client, live: Live
 ) -> None:

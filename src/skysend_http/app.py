@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import logging
 
-from quart import Quart, Response, request
+from quart import Quart, Response, has_websocket_context, request, websocket
+from quart.typing import ResponseTypes
+from quart.wrappers import BaseRequestWebsocket
 from werkzeug.exceptions import HTTPException
 
 from skysend_core.errors import SkySendError
-from skysend_http import files, notes, system
+from skysend_http import files, notes, system, ws_upload
 from skysend_http.bootstrap import Services
 from skysend_http.errors import error_response, response_for
 from skysend_http.headers import HeaderPolicy
 from skysend_http.streaming import StreamingHTTPConnection, StreamingRequest, body_left_unread
+from skysend_http.ws_flow import FlowControlledWebsocketConnection, FlowWebsocket
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +33,13 @@ SERVICE_PATHS = {
 class SkySendQuart(Quart):
     asgi_http_class = StreamingHTTPConnection
     request_class = StreamingRequest
+    asgi_websocket_class = FlowControlledWebsocketConnection
+    websocket_class = FlowWebsocket
+
+
+def _current() -> BaseRequestWebsocket:
+    """The request, or the websocket upgrade request: error handlers serve both."""
+    return websocket if has_websocket_context() else request
 
 
 def _service_blocked(path: str, enabled: tuple[str, ...]) -> str | None:
@@ -76,19 +86,31 @@ def create_app(services: Services) -> Quart:
             response.headers["Connection"] = "close"
         return policy.apply(response, request.path, request.headers.get("Origin"))
 
+    @app.before_websocket
+    async def websocket_pipeline() -> Response | None:
+        # The upgrade request is not rate-limited; the service toggle applies (§1.3).
+        blocked = _service_blocked(websocket.path, settings.enabled_services)
+        return error_response(blocked, 403) if blocked else None
+
+    @app.after_websocket
+    async def websocket_headers(response: ResponseTypes | None) -> ResponseTypes | None:
+        if not isinstance(response, Response):  # None: the connection was accepted
+            return response
+        return policy.apply(response, websocket.path, websocket.headers.get("Origin"))
+
     @app.errorhandler(SkySendError)
     async def domain_error(error: SkySendError) -> Response:
         return response_for(error)
 
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> Response:
-        if request.path.startswith("/api") and error.code in (404, 405):
+        if _current().path.startswith("/api") and error.code in (404, 405):
             return error_response("Not found", 404)
         return error_response(error.name, error.code or 500)
 
     @app.errorhandler(Exception)
     async def unhandled(error: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        log.exception("unhandled error on %s %s", _current().method, _current().path)
         response = error_response("Internal server error", 500)
         response.headers["Cache-Control"] = "no-store"
         return response
@@ -96,6 +118,7 @@ def create_app(services: Services) -> Quart:
     app.register_blueprint(system.blueprint)
     app.register_blueprint(files.blueprint)
     app.register_blueprint(notes.blueprint)
+    app.register_blueprint(ws_upload.blueprint)
 
     @app.before_serving
     async def start() -> None:

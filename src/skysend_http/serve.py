@@ -81,11 +81,14 @@ def run(args: argparse.Namespace) -> int:
     from hypercorn.config import Config
     from hypercorn.run import run as run_hypercorn
 
+    from skysend_http.ws_flow import MAX_MESSAGE_SIZE
+
     config = Config()
     config.application_path = "skysend_http.asgi:app"
     config.bind = [f"[{settings.host}]:{settings.port}" if ":" in settings.host else f"{settings.host}:{settings.port}"]
     config.workers = args.workers or int(os.environ.get("SKYSEND_WORKERS") or default_workers())
     config.keep_alive_timeout = 120
+    config.websocket_max_message_size = MAX_MESSAGE_SIZE  # clients send 256 KiB frames
     config.graceful_timeout = 10
     config.accesslog = None  # access logs would contain client addresses
     config.errorlog = "-"

@@ -668,6 +668,21 @@ def test_activity_keeps_a_session_alive(client: httpx.Client, live: Live) -> Non
     assert finalize(client, upload_id, creds).status_code == 200
 
 
+def test_speed_limit_holds_chunk_responses(start: Callable[..., Live]) -> None:
+    """With FILE_UPLOAD_SPEED_LIMIT the session averages at most that rate (§2.6)."""
+    server = start(FILE_UPLOAD_SPEED_LIMIT="1MB")
+    data = payload(MIB // 2)
+    with connect(server) as client:
+        upload_id, creds = init_chunked(client, len(data))
+        began = time.monotonic()
+        for index in range(2):
+            part = data[index * MIB // 4 : (index + 1) * MIB // 4]
+            assert send_chunk(client, upload_id, index, part).status_code == 200
+        elapsed = time.monotonic() - began
+        assert 0.45 <= elapsed < 5
+        assert finalize(client, upload_id, creds).status_code == 200
+
+
 def test_finalize_check_order(client: httpx.Client, live: Live) -> None:
     data = payload(10)
     # Row 3 comes before the token check.

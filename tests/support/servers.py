@@ -53,6 +53,7 @@ def running_app(data_dir: Path, overrides: Mapping[str, str] | None = None) -> I
 
     from skysend_http.app import create_app
     from skysend_http.bootstrap import build
+    from skysend_http.ws_flow import MAX_MESSAGE_SIZE
 
     port = free_port()
     settings = Settings.from_env(base_env(data_dir, port, overrides))
@@ -60,6 +61,7 @@ def running_app(data_dir: Path, overrides: Mapping[str, str] | None = None) -> I
     config = Config()
     config.bind = [f"127.0.0.1:{port}"]
     config.accesslog = None
+    config.websocket_max_message_size = MAX_MESSAGE_SIZE
     config.errorlog = None
     loop = asyncio.new_event_loop()
     stop = asyncio.Event()

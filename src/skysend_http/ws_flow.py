@@ -1,0 +1,130 @@
+"""Receive-side flow control for WebSocket connections (websocket-upload.md §6).
+
+Quart's stock ``ASGIWebsocketConnection`` moves every received message into an unbounded
+queue, so a client faster than the disk would make memory grow with the upload. Here every
+received byte is counted until the handler releases it; while more than 75 % of the limit
+is held the connection stops asking the ASGI server for messages. Hypercorn's own queue
+towards the app is bounded, so it then stops reading the socket and TCP slows the sender.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import Final
+
+from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, WebsocketScope
+from quart import Quart
+from quart.asgi import ASGIWebsocketConnection
+from quart.wrappers import Websocket
+
+#: Largest WebSocket message hypercorn accepts (websocket-upload.md §1: at least 1 MiB).
+MAX_MESSAGE_SIZE: Final = 16 * 1024 * 1024
+#: The receive limit when the app carries no settings (FILE_UPLOAD_WS_MAX_BUFFER default).
+DEFAULT_MAX_BUFFER: Final = 16 * 1024 * 1024
+
+
+class ClientGone(Exception):
+    """The client closed the connection, or it broke."""
+
+
+class ReceiveFlow:
+    """Received messages waiting for the handler, with a count of every byte held.
+
+    Bytes stay counted until :meth:`release` (binary data: once the blob store took it;
+    text: as soon as the handler gets it). Above 75 % of ``limit`` the receive loop waits
+    in :meth:`wait_for_room` until the count drops below 50 %. A message that pushes the
+    count past ``limit`` anyway sets :attr:`overrun`.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+        self.overrun = False
+        self._high, self._low = limit * 3 // 4, limit // 2
+        self._messages: deque[str | bytes] = deque()
+        self._arrived = asyncio.Event()
+        self._room = asyncio.Event()
+        self._room.set()
+        self._end: Exception | None = None
+
+    def push(self, message: str | bytes) -> None:
+        self._messages.append(message)
+        self.held += len(message)
+        if self.held > self.limit:
+            self.overrun = True
+        if self.held > self._high:
+            self._room.clear()
+        self._arrived.set()
+
+    def release(self, size: int) -> None:
+        self.held -= size
+        if self.held < self._low:
+            self._room.set()
+
+    def end(self, reason: Exception) -> None:
+        """Make every later :meth:`get` raise ``reason`` (the first reason wins)."""
+        if self._end is None:
+            self._end = reason
+        self._arrived.set()
+
+    @property
+    def disconnected(self) -> bool:
+        return isinstance(self._end, ClientGone)
+
+    async def get(self) -> str | bytes:
+        while True:
+            if self._end is not None:
+                raise self._end
+            if self._messages:
+                message = self._messages.popleft()
+                if isinstance(message, str):
+                    self.release(len(message))
+                return message
+            self._arrived.clear()
+            await self._arrived.wait()
+
+    async def wait_for_room(self) -> None:
+        await self._room.wait()
+
+
+class FlowWebsocket(Websocket):
+    """Quart's websocket with access to its connection's :class:`ReceiveFlow`."""
+
+    flow: ReceiveFlow | None = None
+
+
+class FlowControlledWebsocketConnection(ASGIWebsocketConnection):
+    """Stops reading from the ASGI server while too many received bytes are held.
+
+    Hypercorn's own queue towards the app is bounded, so once this loop waits hypercorn
+    stops reading the socket. A disconnect does not cancel the handler (as the stock
+    connection does): ``websocket.receive()`` raises :class:`ClientGone` instead, so the
+    handler can clean up in order.
+    """
+
+    def __init__(self, app: Quart, scope: WebsocketScope) -> None:
+        super().__init__(app, scope)
+        services = app.extensions.get("skysend")
+        limit = services.settings.file_upload_ws_max_buffer if services else DEFAULT_MAX_BUFFER
+        self.flow = ReceiveFlow(limit)
+
+    def _create_websocket_from_scope(self, send: ASGISendCallable) -> Websocket:
+        created = super()._create_websocket_from_scope(send)
+        created._receive = self.flow.get
+        if isinstance(created, FlowWebsocket):
+            created.flow = self.flow
+        return created
+
+    async def handle_messages(self, receive: ASGIReceiveCallable) -> None:
+        flow = self.flow
+        while True:
+            await flow.wait_for_room()
+            event = await receive()
+            if event["type"] == "websocket.receive":
+                data = event.get("bytes")
+                flow.push(data if data is not None else event.get("text") or "")
+            elif event["type"] == "websocket.disconnect":
+                flow.end(ClientGone())
+                await asyncio.Event().wait()  # cancelled once the handler has returned
+

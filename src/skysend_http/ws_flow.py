@@ -127,4 +127,3 @@ class FlowControlledWebsocketConnection(ASGIWebsocketConnection):
             elif event["type"] == "websocket.disconnect":
                 flow.end(ClientGone())
                 await asyncio.Event().wait()  # cancelled once the handler has returned
-

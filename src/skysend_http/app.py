@@ -15,7 +15,11 @@ from skysend_http.bootstrap import Services
 from skysend_http.errors import error_response, response_for
 from skysend_http.headers import HeaderPolicy
 from skysend_http.streaming import StreamingHTTPConnection, StreamingRequest, body_left_unread
-from skysend_http.ws_flow import FlowControlledWebsocketConnection, FlowWebsocket
+from skysend_http.ws_flow import (
+    FlowControlledWebsocketConnection,
+    FlowWebsocket,
+    speed_up_receiving,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +57,7 @@ def _service_blocked(path: str, enabled: tuple[str, ...]) -> str | None:
 
 def create_app(services: Services) -> Quart:
     settings = services.settings
+    speed_up_receiving()
     app = SkySendQuart(__name__)
     # Uploads are streamed and may take hours: no body size cap or timeouts here; every
     # endpoint enforces its own limit while reading.

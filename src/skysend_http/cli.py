@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from skysend_http import serve
+from skysend_http import client_cli, serve
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,12 +15,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve.add_parser(subparsers)
+    client_cli.register(subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # argparse: --help exits 0, usage errors 2 (documented: 1)
+        return 1 if exit_.code == 2 else int(exit_.code or 0)
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help(sys.stderr)

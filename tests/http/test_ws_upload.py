@@ -1,0 +1,900 @@
+"""WebSocket upload transport (websocket-upload.md) against a live hypercorn.
+
+Most tests use the real app (SQLite file, uploads folder) served in a thread. Tests that
+must control the blob store's speed (back-pressure, 1009, keepalive, session touches) use
+the same app over in-memory adapters with a throttled blob store built through the core
+facade; multi-worker, crash and memory tests run ``skysend serve`` as a child process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import itertools
+import json
+import os
+import secrets
+import signal
+import sqlite3
+import sys
+import textwrap
+import threading
+import time
+from asyncio.subprocess import PIPE
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from tests.support.servers import ServerProcess, base_env, free_port, wait_healthy
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from skysend_adapters.clock import ManualClock
+from skysend_adapters.filesystem import FilesystemBlobStore
+from skysend_adapters.memory import (
+    InMemoryBlobStore,
+    InMemoryNoteRepository,
+    InMemoryUploadRepository,
+    InMemoryUploadSessionStore,
+)
+from skysend_adapters.sqlite import SqliteDatabase, SqliteUploadRepository, SqliteUploadSessionStore
+from skysend_core.config import Settings
+from skysend_core.crypto.ece import decrypt_payload, encrypt_payload
+from skysend_core.lifecycle import Cleanup
+from skysend_core.notes import Notes
+from skysend_core.ports import PartRef
+from skysend_core.uploads import Files
+from skysend_http import ws_upload
+from skysend_http.app import create_app
+from skysend_http.bootstrap import Services, Wiring
+from skysend_http.system import public_config
+from skysend_http.ws_flow import MAX_MESSAGE_SIZE
+
+KIB, MIB = 1024, 1024 * 1024
+FRAME = 256 * KIB
+HOUR_MS = 3_600_000
+FINALIZE = '{"type": "finalize"}'
+SIZE_MISMATCH = "Body size does not match declared content length"
+
+
+# -- helpers ------------------------------------------------------------------------
+
+
+def b64url(size: int) -> str:
+    return base64.urlsafe_b64encode(secrets.token_bytes(size)).rstrip(b"=").decode()
+
+
+def init_message(content_length: int, **overrides: Any) -> tuple[dict[str, Any], str]:
+    """An ``init`` message as the web app sends it (numbers and booleans), and its auth token."""
+    headers: dict[str, Any] = {
+        "authToken": b64url(32),
+        "ownerToken": b64url(32),
+        "salt": b64url(32),
+        "maxDownloads": 1,
+        "expireSec": 3600,
+        "fileCount": 1,
+        "contentLength": content_length,
+        "hasPassword": False,
+    }
+    headers.update(overrides)
+    return {"type": "init", "headers": headers}, headers["authToken"]
+
+
+def ws_url(base: str) -> str:
+    return base.replace("http://", "ws://", 1) + "/api/upload/ws"
+
+
+@contextlib.asynccontextmanager
+async def open_ws(base: str, **kwargs: Any) -> AsyncIterator[ClientConnection]:
+    options: dict[str, Any] = {
+        "compression": None,
+        "proxy": None,
+        "max_size": MAX_MESSAGE_SIZE,
+        "ping_interval": None,
+    }
+    options.update(kwargs)
+    async with connect(ws_url(base), **options) as ws:
+        yield ws
+
+
+async def receive(ws: ClientConnection) -> dict[str, Any]:
+    message = await asyncio.wait_for(ws.recv(), 30)
+    assert isinstance(message, str)
+    decoded: dict[str, Any] = json.loads(message)
+    return decoded
+
+
+async def start(ws: ClientConnection, message: dict[str, Any]) -> str:
+    """Send ``init``; expect ``ready`` then ``storage``; return the upload id."""
+    await ws.send(json.dumps(message))
+    ready = await receive(ws)
+    assert ready["type"] == "ready", ready
+    assert await receive(ws) == {"type": "storage", "backend": "filesystem"}
+    upload_id: str = ready["id"]
+    return upload_id
+
+
+async def send_payload(ws: ClientConnection, payload: bytes, frame: int = FRAME) -> None:
+    view = memoryview(payload)
+    for offset in range(0, len(payload), frame):
+        await ws.send(view[offset : offset + frame])
+
+
+async def finish(ws: ClientConnection) -> tuple[str, list[dict[str, Any]]]:
+    """Send ``finalize``; return the id of ``done`` and the messages before it."""
+    await ws.send(json.dumps({"type": "finalize"}))
+    seen: list[dict[str, Any]] = []
+    while (message := await receive(ws))["type"] != "done":
+        assert message["type"] != "error", message
+        seen.append(message)
+    with pytest.raises(ConnectionClosed) as closed:
+        await ws.recv()
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (1000, "done")
+    upload_id: str = message["id"]
+    return upload_id, seen
+
+
+async def upload(
+    base: str, payload: bytes, frame: int = FRAME, **overrides: Any
+) -> tuple[str, str]:
+    """A whole WebSocket upload; returns ``(id, auth token)``."""
+    message, auth = init_message(len(payload), **overrides)
+    async with open_ws(base) as ws:
+        upload_id = await start(ws, message)
+        await send_payload(ws, payload, frame)
+        done_id, _ = await finish(ws)
+    assert done_id == upload_id
+    return upload_id, auth
+
+
+async def refusal(ws: ClientConnection) -> tuple[str, int, str]:
+    """Read until the server closes; return the error message, close code and reason."""
+    errors: list[str] = []
+    while True:
+        try:
+            message = await receive(ws)
+        except ConnectionClosed as closed:
+            received = closed.rcvd
+            break
+        if message["type"] == "error":
+            errors.append(message["message"])
+    assert len(errors) == 1, errors
+    assert received is not None, "the server did not send a close frame"
+    return errors[0], received.code, received.reason
+
+
+async def get(url: str, **kwargs: Any) -> httpx.Response:
+    async with httpx.AsyncClient(timeout=60) as client:
+        return await client.get(url, **kwargs)
+
+
+async def download(base: str, upload_id: str, auth: str) -> bytes:
+    response = await get(f"{base}/api/download/{upload_id}", headers={"X-Auth-Token": auth})
+    assert response.status_code == 200, response.text
+    return response.content
+
+
+async def info(base: str, upload_id: str) -> dict[str, Any]:
+    response = await get(f"{base}/api/info/{upload_id}")
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+class Storage:
+    """What a data directory holds (read directly, as an operator would)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.uploads_dir = data_dir / "uploads"
+
+    def _count(self, table: str) -> int:
+        with contextlib.closing(sqlite3.connect(self.data_dir / "db" / "skysend.db")) as conn:
+            (count,) = conn.execute(f"SELECT count(*) FROM {table}").fetchone()  # noqa: S608
+        return int(count)
+
+    def uploads(self) -> int:
+        return self._count("uploads")
+
+    def sessions(self) -> int:
+        return self._count("upload_sessions")
+
+    def partial_files(self) -> list[Path]:
+        # os.walk skips directories removed while it runs (the server deletes them).
+        found = os.walk(self.uploads_dir / ".partial")
+        return [Path(top, name) for top, _, names in found for name in names]
+
+    def blobs(self) -> list[Path]:
+        return list(self.uploads_dir.glob("*.bin"))
+
+    def empty(self) -> bool:
+        state = (self.uploads(), self.sessions(), self.partial_files(), self.blobs())
+        return state == (0, 0, [], [])
+
+
+async def eventually(check: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition not reached"
+        await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def live(serve_app: Callable[..., str], data_dir: Path) -> tuple[str, Storage]:
+    """The real app with default settings, and a view of its data directory."""
+    return serve_app(DATA_DIR=str(data_dir)), Storage(data_dir)
+
+
+# -- round trips ----------------------------------------------------------------------
+
+
+FILE_KEY = bytes(range(32))
+
+
+@pytest.mark.parametrize(
+    "plaintext_size",
+    [0, 1, 65536, 10 * 65536 + 123],
+    ids=["no-records", "one-byte", "one-full-record", "many-records"],
+)
+async def test_encrypted_stream_round_trips(live: tuple[str, Storage], plaintext_size: int) -> None:
+    base, storage = live
+    plaintext = os.urandom(plaintext_size)
+    stream = encrypt_payload(FILE_KEY, plaintext)
+    upload_id, auth = await upload(base, stream, frame=100_000)
+    stored = await download(base, upload_id, auth)
+    assert stored == stream
+    assert decrypt_payload(FILE_KEY, stored, expected_size=plaintext_size) == plaintext
+    assert storage.sessions() == 0
+    assert storage.partial_files() == []
+
+
+async def test_64_mib_round_trip_and_row(live: tuple[str, Storage]) -> None:
+    base, _ = live
+    payload = os.urandom(64 * MIB)
+    before = time.time()
+    upload_id, auth = await upload(base, payload, maxDownloads=2, expireSec=86400, fileCount=3)
+    row = await info(base, upload_id)
+    assert (row["size"], row["fileCount"], row["maxDownloads"], row["downloadCount"]) == (
+        64 * MIB, 3, 2, 0,
+    )  # fmt: skip
+    # Expiry counts from finalize (storage-and-lifecycle.md §4).
+    expires = datetime.fromisoformat(row["expiresAt"].replace("Z", "+00:00")).timestamp()
+    assert before + 86400 - 1 <= expires <= time.time() + 86400
+    stored = await download(base, upload_id, auth)
+    assert hashlib.sha256(stored).digest() == hashlib.sha256(payload).digest()
+
+
+async def test_values_as_strings_numbers_booleans_and_nulls(live: tuple[str, Storage]) -> None:
+    base, _ = live
+    payload = os.urandom(1000)
+    password_salt = b64url(16)
+    message, auth = init_message(
+        len(payload),
+        maxDownloads="3",
+        expireSec=3600.0,
+        fileCount=None,
+        contentLength=str(len(payload)),
+        hasPassword=True,
+        passwordSalt=password_salt,
+        passwordAlgo="argon2id-v2",
+        somethingNew={"ignored": True},
+    )
+    async with open_ws(base) as ws:
+        upload_id = await start(ws, message)
+        await send_payload(ws, payload)
+        await finish(ws)
+    row = await info(base, upload_id)
+    assert row["hasPassword"] is True
+    assert row["passwordSalt"] == password_salt
+    assert (row["maxDownloads"], row["fileCount"]) == (3, 1)
+    assert await download(base, upload_id, auth) == payload
+
+
+async def test_empty_binary_frames_are_harmless(live: tuple[str, Storage]) -> None:
+    base, _ = live
+    message, auth = init_message(3)
+    async with open_ws(base) as ws:
+        upload_id = await start(ws, message)
+        for piece in (b"", b"a", b"", b"bc", b""):
+            await ws.send(piece)
+        await finish(ws)
+    assert await download(base, upload_id, auth) == b"abc"
+
+
+async def test_config_reports_the_transport(serve_app: Callable[..., str]) -> None:
+    on = serve_app()
+    off = serve_app(FILE_UPLOAD_WS="false")
+    assert (await get(f"{on}/api/config")).json()["fileUploadWs"] is True
+    assert (await get(f"{off}/api/config")).json()["fileUploadWs"] is False
+
+
+# -- the upgrade request ------------------------------------------------------------
+
+
+async def upgrade_refused(base: str) -> tuple[int, Any, str | None]:
+    with pytest.raises(InvalidStatus) as refused:
+        async with open_ws(base):
+            pass
+    response = refused.value.response
+    body = json.loads(bytes(response.body or b""))
+    return response.status_code, body, response.headers.get("Cache-Control")
+
+
+async def test_upgrade_answers_404_when_the_transport_is_off(serve_app: Callable[..., str]) -> None:
+    base = serve_app(FILE_UPLOAD_WS="false")
+    assert await upgrade_refused(base) == (404, {"error": "Not found"}, "no-store")
+
+
+async def test_upgrade_answers_403_when_the_file_service_is_off(
+    serve_app: Callable[..., str],
+) -> None:
+    disabled = {"error": "File service is disabled"}
+    for ws_flag in ("true", "false"):
+        base = serve_app(ENABLED_SERVICES="note", FILE_UPLOAD_WS=ws_flag)
+        assert await upgrade_refused(base) == (403, disabled, "no-store")
+
+
+async def test_unknown_websocket_paths_answer_404(live: tuple[str, Storage]) -> None:
+    base, _ = live
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(base.replace("http", "ws", 1) + "/api/upload/wss", proxy=None):
+            pass
+    assert refused.value.response.status_code == 404
+
+
+async def test_upgrade_is_not_rate_limited(serve_app: Callable[..., str]) -> None:
+    base = serve_app(RATE_LIMIT_MAX="1")
+    for _ in range(4):
+        await upload(base, b"x" * 10)
+
+
+# -- origin check ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("origin", ["base", "cors", "absent", "empty"])
+async def test_allowed_origins(serve_app: Callable[..., str], origin: str) -> None:
+    base = serve_app(CORS_ORIGINS="https://app.example,https://other.example")
+    headers = {
+        "base": {"Origin": base},
+        "cors": {"Origin": "https://other.example"},
+        "absent": {},
+        "empty": {"Origin": ""},
+    }[origin]
+    message, _ = init_message(1)
+    async with open_ws(base, additional_headers=headers) as ws:
+        await start(ws, message)
+
+
+async def test_foreign_origin_is_refused_after_the_upgrade(live: tuple[str, Storage]) -> None:
+    base, storage = live
+    message, _ = init_message(10)
+    async with open_ws(base, origin="https://evil.example") as ws:
+        with contextlib.suppress(ConnectionClosed):  # ignored: the session is closed
+            await ws.send(json.dumps(message))
+        assert await refusal(ws) == ("Origin not allowed", 1008, "Origin not allowed")
+    assert storage.sessions() == 0
+
+
+# -- init errors ----------------------------------------------------------------------
+
+
+async def refused_init(base: str, *messages: str | bytes) -> tuple[str, int, str]:
+    async with open_ws(base) as ws:
+        with contextlib.suppress(ConnectionClosed):  # later messages may meet the close
+            for message in messages:
+                await ws.send(message)
+        return await refusal(ws)
+
+
+@pytest.mark.parametrize(
+    ("first", "expected", "code"),
+    [
+        (b"\x00binary", "Expected init message", 1003),
+        ("{not json", "Invalid JSON in init message", 1003),
+        ('{"type": "init", "headers": NaN}', "Invalid JSON in init message", 1003),
+        ('{"type": "finalize"}', "First message must be of type 'init'", 1003),
+        ('{"type": "init"}', "First message must be of type 'init'", 1003),
+        ('{"type": "init", "headers": null}', "First message must be of type 'init'", 1003),
+        ('["init"]', "First message must be of type 'init'", 1003),
+        ('{"type": "init", "headers": "x"}', "Invalid upload headers", 1008),
+    ],
+)
+async def test_first_message_errors(
+    live: tuple[str, Storage], first: str | bytes, expected: str, code: int
+) -> None:
+    base, storage = live
+    valid, _ = init_message(10)
+    # The valid init right behind the bad one arrives after the close and is ignored.
+    assert await refused_init(base, first, json.dumps(valid)) == (expected, code, expected)
+    assert storage.sessions() == 0
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"authToken": None},
+        {"ownerToken": ""},
+        {"salt": "not base64!"},
+        {"maxDownloads": 0},
+        {"expireSec": "soon"},
+        {"contentLength": -5},
+        {"contentLength": None},
+        {"fileCount": 0},
+        {"hasPassword": True, "passwordSalt": b64url(16), "passwordAlgo": "pbkdf2"},
+        {"salt": ["a", "b"]},
+        {"maxDownloads": {"n": 1}},
+    ],
+)
+async def test_structural_header_errors(
+    live: tuple[str, Storage], overrides: dict[str, Any]
+) -> None:
+    base, storage = live
+    message, _ = init_message(10, **overrides)
+    expected = "Invalid upload headers"
+    assert await refused_init(base, json.dumps(message)) == (expected, 1008, expected)
+    assert storage.sessions() == 0
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"salt": "A"}, "Invalid salt encoding"),
+        ({"salt": b64url(8)}, "Salt must be 16 or 32 bytes"),
+        ({"contentLength": 3 * 1024**3}, "File size exceeds maximum allowed size"),
+        ({"fileCount": 33}, "Maximum 32 files per upload"),
+        ({"expireSec": 60}, "Invalid expiry time. Must be one of the allowed options."),
+        ({"maxDownloads": 7}, "Invalid download limit. Must be one of the allowed options."),
+        (
+            {"hasPassword": "true", "passwordSalt": None},
+            "Password-protected uploads require X-Password-Salt and X-Password-Algo",
+        ),
+        (
+            {"hasPassword": True, "passwordSalt": "A", "passwordAlgo": "argon2id-v2"},
+            "Invalid password salt encoding",
+        ),
+        (
+            {"hasPassword": True, "passwordSalt": b64url(8), "passwordAlgo": "argon2id-v2"},
+            "Password salt must be exactly 16 bytes",
+        ),
+    ],
+)
+async def test_value_errors(
+    live: tuple[str, Storage], overrides: dict[str, Any], expected: str
+) -> None:
+    base, storage = live
+    message, _ = init_message(10, **overrides)
+    assert await refused_init(base, json.dumps(message)) == (expected, 1008, expected)
+    assert storage.sessions() == 0
+
+
+async def test_password_required_by_policy(serve_app: Callable[..., str]) -> None:
+    base = serve_app(FORCE_FILE_PASSWORD="true")
+    message, _ = init_message(10)
+    expected = "Password is required by server policy"
+    assert await refused_init(base, json.dumps(message)) == (expected, 1008, expected)
+
+
+# -- errors while receiving -----------------------------------------------------------
+
+
+async def refused_upload(
+    base: str, content_length: int, *messages: str | bytes
+) -> tuple[str, int, str]:
+    init, _ = init_message(content_length)
+    async with open_ws(base) as ws:
+        await start(ws, init)
+        with contextlib.suppress(ConnectionClosed):  # later messages may meet the close
+            for message in messages:
+                await ws.send(message)
+        return await refusal(ws)
+
+
+def aborted(storage: Storage) -> Callable[[], bool]:
+    return lambda: storage.empty()
+
+
+@pytest.mark.parametrize(
+    ("content_length", "messages", "expected", "code"),
+    [
+        (100, [b"x" * 101], "Received more bytes than declared content length", 1008),
+        (100, [b"x" * 60, b"x" * 41], "Received more bytes than declared content length", 1008),
+        (100, [b"x" * 10, "{oops"], "Invalid JSON after init", 1003),
+        (100, [b"x" * 10, '{"type": "init"}'], "Unexpected control message", 1003),
+        (100, ['{"type": "pause"}'], "Unexpected control message", 1003),
+        (100, ['"finalize"'], "Unexpected control message", 1003),
+        (100, [b"x" * 50, FINALIZE], SIZE_MISMATCH, 1008),
+        (100, [FINALIZE], SIZE_MISMATCH, 1008),
+        (
+            100,
+            [b"x" * 100, FINALIZE, FINALIZE],
+            "Finalize already in progress",
+            1002,
+        ),
+        (100, [b"x" * 100, FINALIZE, b"late"], "Binary frame after finalize", 1002),
+        (100, [b"x" * 100, FINALIZE, "{oops"], "Invalid JSON after init", 1003),
+    ],
+)
+async def test_errors_after_init(
+    live: tuple[str, Storage],
+    content_length: int,
+    messages: list[str | bytes],
+    expected: str,
+    code: int,
+) -> None:
+    base, storage = live
+    assert await refused_upload(base, content_length, *messages) == (expected, code, expected)
+    # The upload is aborted: no row, no session, no partial data, no blob.
+    await eventually(aborted(storage))
+
+
+async def test_frame_larger_than_the_buffer_limit_closes_1009(
+    serve_app: Callable[..., str], data_dir: Path
+) -> None:
+    base = serve_app(DATA_DIR=str(data_dir), FILE_UPLOAD_WS_MAX_BUFFER="1MB")
+    frame = b"x" * (MIB + 1)
+    expected = "Receive buffer exceeded"
+    assert await refused_upload(base, 2 * MIB, frame) == (expected, 1009, expected)
+    await eventually(aborted(Storage(data_dir)))
+
+
+# -- connection loss ------------------------------------------------------------------
+
+
+CLIENT = textwrap.dedent(
+    """
+    import asyncio, json, os, sys
+    from websockets.asyncio.client import connect
+
+    async def main(url, init):
+        async with connect(url, compression=None, proxy=None, ping_interval=None) as ws:
+            await ws.send(init)
+            await ws.recv(); await ws.recv()
+            for _ in range(8):
+                await ws.send(os.urandom(256 * 1024))
+            print("sent", flush=True)
+            await asyncio.sleep(3600)
+
+    asyncio.run(main(sys.argv[1], sys.argv[2]))
+    """
+)
+
+
+async def run_cleanup_at(data_dir: Path, now_ms: int) -> None:
+    """The cleanup job of the data directory, run with a clock set to ``now_ms``."""
+    database = await SqliteDatabase.open(data_dir / "db" / "skysend.db")
+    try:
+        blobs = FilesystemBlobStore(data_dir / "uploads")
+        uploads, sessions = SqliteUploadRepository(database), SqliteUploadSessionStore(database)
+        await Cleanup(uploads, sessions, blobs, ManualClock(now_ms)).run()
+    finally:
+        await database.close()
+
+
+async def test_killed_client_leaves_nothing(live: tuple[str, Storage], data_dir: Path) -> None:
+    base, storage = live
+    message, _ = init_message(64 * MIB)
+    client = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", CLIENT, ws_url(base), json.dumps(message), stdout=PIPE
+    )
+    try:
+        assert client.stdout is not None
+        assert (await client.stdout.readline()).strip() == b"sent"
+        await eventually(lambda: storage.sessions() == 1 and bool(storage.partial_files()))
+        client.send_signal(signal.SIGKILL)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            client.kill()
+        await client.wait()
+    await eventually(aborted(storage))
+    await run_cleanup_at(data_dir, int(time.time() * 1000) + 2 * HOUR_MS)
+    assert storage.empty()
+
+
+@pytest.mark.slow
+async def test_server_crash_leaves_data_for_the_sweep(tmp_path: Path) -> None:
+    data_dir = tmp_path / "crash"
+    storage = Storage(data_dir)
+    server = ServerProcess(data_dir).start()
+    try:
+        message, _ = init_message(64 * MIB)
+        async with open_ws(server.url) as ws:
+            await start(ws, message)
+            await send_payload(ws, os.urandom(4 * MIB))
+            await eventually(lambda: sum(p.stat().st_size for p in storage.partial_files()) >= MIB)
+            server.kill()
+    finally:
+        server.stop()
+    assert (storage.uploads(), storage.sessions()) == (0, 1)
+    assert storage.partial_files()
+    # Within the session TTL the data of a possibly live connection stays ...
+    await run_cleanup_at(data_dir, int(time.time() * 1000))
+    assert storage.sessions() == 1
+    # ... and once the TTL has passed, the cleanup removes the session and its data.
+    await run_cleanup_at(data_dir, int(time.time() * 1000) + 2 * HOUR_MS)
+    assert storage.empty()
+
+
+# -- multiple workers -----------------------------------------------------------------
+
+
+async def test_several_uploads_with_two_workers(tmp_path: Path) -> None:
+    with ServerProcess(tmp_path / "workers", workers=2) as server:
+        payloads = [os.urandom(size) for size in (1, 300 * KIB, 3 * MIB, 5 * MIB + 7, 2 * MIB, 777)]
+        results = await asyncio.gather(*(upload(server.url, payload) for payload in payloads))
+        for payload, (upload_id, auth) in zip(payloads, results, strict=True):
+            assert await download(server.url, upload_id, auth) == payload
+
+
+# -- memory ---------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+async def test_one_gib_keeps_server_memory_flat(tmp_path: Path) -> None:
+    with ServerProcess(tmp_path / "rss") as server:
+        await upload(server.url, os.urandom(8 * MIB))  # warm up allocator and caches
+        baseline = server.rss_bytes()
+        peak = baseline
+        stop = threading.Event()
+
+        def sample() -> None:
+            nonlocal peak
+            while not stop.is_set():
+                peak = max(peak, server.rss_bytes())
+                time.sleep(0.05)
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        try:
+            frame = os.urandom(FRAME)
+            total = 1024 * MIB
+            message, _ = init_message(total)
+            async with open_ws(server.url) as ws:
+                await start(ws, message)
+                for _ in range(total // FRAME):
+                    await ws.send(frame)
+                await finish(ws)
+        finally:
+            stop.set()
+            sampler.join()
+        assert peak - baseline < 64 * MIB, f"RSS grew by {(peak - baseline) / MIB:.1f} MiB"
+
+
+# -- a throttled blob store (in-process app over memory adapters) ----------------------
+
+
+class ThrottledBlobStore:
+    """The in-memory store whose part writes wait while ``gate`` is closed, optionally
+    sleep per piece, and whose ``assemble`` takes ``assemble_delay`` seconds."""
+
+    def __init__(self, inner: InMemoryBlobStore) -> None:
+        self.inner = inner
+        self.gate = threading.Event()
+        self.gate.set()
+        self.assemble_delay = 0.0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def write_part(self, session_id: str, chunks: AsyncIterable[bytes]) -> PartRef:
+        return await self.inner.write_part(session_id, self._throttled(chunks))
+
+    async def _throttled(self, chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+        async for chunk in chunks:
+            while not self.gate.is_set():  # noqa: ASYNC110 (opened from the test's thread)
+                await asyncio.sleep(0.005)
+            yield chunk
+
+    async def assemble(self, session_id: str, part_keys: Any, blob_id: str) -> int:
+        await asyncio.sleep(self.assemble_delay)
+        size: int = await self.inner.assemble(session_id, part_keys, blob_id)
+        return size
+
+
+class InProcess:
+    def __init__(self, settings: Settings, clock: ManualClock) -> None:
+        self.clock = clock
+        self.blobs = ThrottledBlobStore(InMemoryBlobStore(clock))
+        self.sessions = InMemoryUploadSessionStore()
+        self.uploads = InMemoryUploadRepository()
+        files = Files(settings, self.uploads, self.sessions, self.blobs, clock)  # type: ignore[arg-type]
+        self.cleanup = Cleanup(self.uploads, self.sessions, self.blobs, clock)  # type: ignore[arg-type]
+
+        async def open_storage() -> Wiring:
+            notes = Notes(settings, InMemoryNoteRepository(), clock)
+            return Wiring(files=files, notes=notes, cleanup=self.cleanup)
+
+        self.services = Services(settings, clock, public_config(settings), open_storage)
+        self.url = ""
+
+
+@pytest.fixture
+def in_process(tmp_path: Path) -> Iterator[Callable[..., InProcess]]:
+    """Serve the app over memory adapters and a throttled blob store, in a thread."""
+    from hypercorn.asyncio import serve
+    from hypercorn.config import Config
+
+    with contextlib.ExitStack() as stack:
+
+        def launch(**overrides: str) -> InProcess:
+            port = free_port()
+            settings = Settings.from_env(base_env(tmp_path / f"mem-{port}", port, overrides))
+            server = InProcess(settings, ManualClock(int(time.time() * 1000)))
+            config = Config()
+            config.bind = [f"127.0.0.1:{port}"]
+            config.accesslog = config.errorlog = None
+            config.websocket_max_message_size = MAX_MESSAGE_SIZE
+            loop = asyncio.new_event_loop()
+            stop = asyncio.Event()
+            app = create_app(server.services)
+
+            async def main() -> None:
+                await serve(app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+
+            thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
+            thread.start()
+
+            def shutdown() -> None:
+                server.blobs.gate.set()
+                loop.call_soon_threadsafe(stop.set)
+                thread.join(15)
+                loop.close()
+
+            stack.callback(shutdown)
+            server.url = f"http://127.0.0.1:{port}"
+            wait_healthy(server.url)
+            return server
+
+        yield launch
+
+
+async def test_buffer_limit_exceeded_while_the_store_is_stalled(
+    in_process: Callable[..., InProcess],
+) -> None:
+    server = in_process(FILE_UPLOAD_WS_MAX_BUFFER="1MB")
+    server.blobs.gate.clear()
+    frame = b"x" * (600 * KIB)  # two of them are more than 1 MiB
+    expected = "Receive buffer exceeded"
+    result = await refused_upload(server.url, 4 * MIB, frame, frame, frame)
+    assert result == (expected, 1009, expected)
+    await eventually(lambda: not server.sessions._sessions)
+
+
+async def test_back_pressure_pauses_the_sender_instead_of_buffering(
+    in_process: Callable[..., InProcess],
+) -> None:
+    server = in_process(FILE_UPLOAD_WS_MAX_BUFFER="1MB")
+    server.blobs.gate.clear()
+    total = 64 * MIB
+    payload = os.urandom(total)
+    message, auth = init_message(total)
+    sent = 0
+    async with open_ws(server.url) as ws:
+        upload_id = await start(ws, message)
+
+        async def sender() -> None:
+            nonlocal sent
+            for offset in range(0, total, FRAME):
+                await ws.send(payload[offset : offset + FRAME])
+                sent += FRAME
+
+        sending = asyncio.create_task(sender())
+        await asyncio.sleep(1.5)
+        # The server holds at most ~1 MiB plus hypercorn's small queue; the rest sits in
+        # socket buffers, and then the sender is blocked by TCP.
+        assert not sending.done()
+        stalled_at = sent
+        assert stalled_at < 40 * MIB
+        await asyncio.sleep(0.5)
+        assert sent == stalled_at
+        server.blobs.gate.set()
+        await asyncio.wait_for(sending, 60)
+        assert await finish(ws)
+    assert await download(server.url, upload_id, auth) == payload
+
+
+async def test_keepalive_while_finalizing(
+    in_process: Callable[..., InProcess], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ws_upload, "KEEPALIVE_INTERVAL_S", 0.1)
+    server = in_process()
+    server.blobs.assemble_delay = 0.55
+    message, auth = init_message(10)
+    async with open_ws(server.url) as ws:
+        upload_id = await start(ws, message)
+        await ws.send(b"0123456789")
+        _, seen = await finish(ws)
+    assert len(seen) >= 3
+    assert all(item == {"type": "keepalive"} for item in seen)
+    assert await download(server.url, upload_id, auth) == b"0123456789"
+
+
+async def test_no_keepalive_when_finalizing_is_quick(live: tuple[str, Storage]) -> None:
+    base, _ = live
+    message, _ = init_message(10)
+    async with open_ws(base) as ws:
+        await start(ws, message)
+        await ws.send(b"0123456789")
+        _, seen = await finish(ws)
+    assert seen == []
+
+
+async def test_receiving_session_is_touched_and_survives_the_ttl(
+    in_process: Callable[..., InProcess], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ws_upload, "TOUCH_INTERVAL_S", 0.05)
+    server = in_process()
+    server.blobs.gate.clear()
+    payload = os.urandom(3 * FRAME)
+    message, auth = init_message(len(payload))
+    async with open_ws(server.url) as ws:
+        upload_id = await start(ws, message)
+        await send_payload(ws, payload[: 2 * FRAME])
+        later = server.clock.advance(2 * HOUR_MS)
+
+        async def touched() -> bool:
+            session = await server.sessions.get(upload_id)
+            return session is not None and session.last_activity_at == later
+
+        deadline = time.monotonic() + 10
+        while not await touched():
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.02)
+        session = await server.sessions.get(upload_id)
+        assert session is not None
+        assert session.bytes_received == 2 * FRAME
+        report = await server.cleanup.run()
+        assert report.sessions == 0
+        server.blobs.gate.set()
+        await send_payload(ws, payload[2 * FRAME :])
+        await finish(ws)
+    assert await download(server.url, upload_id, auth) == payload
+
+
+async def test_disconnect_while_finalizing_leaves_no_upload(
+    in_process: Callable[..., InProcess],
+) -> None:
+    server = in_process()
+    server.blobs.assemble_delay = 0.3
+    message, _ = init_message(10)
+    async with open_ws(server.url) as ws:
+        upload_id = await start(ws, message)
+        await ws.send(b"0123456789")
+        await ws.send(json.dumps({"type": "finalize"}))
+        await asyncio.sleep(0.1)
+    # The client left before ``done``: the completed upload is removed again.
+    await asyncio.sleep(0.6)
+    await eventually(lambda: not server.uploads._rows and not server.sessions._sessions)
+    assert await server.blobs.inner.open(upload_id) is None
+
+
+# -- receive-path tuning --------------------------------------------------------------
+
+
+def test_fast_unmasking_matches_wsproto() -> None:
+    import wsproto.frame_protocol
+
+    from skysend_http.ws_flow import FastUnmasker, speed_up_receiving
+
+    key = os.urandom(4)
+    data = os.urandom(300_001)
+    cuts = [0, 1, 2, 3, 7, 65_536, 65_539, 200_000, 300_001]
+    pieces = [data[a:b] for a, b in itertools.pairwise(cuts)]
+    fast = FastUnmasker(key)
+    unmasked = b"".join(fast.process(piece) for piece in pieces)
+    expected = bytes(a ^ key[i % 4] for i, a in enumerate(data))
+    assert unmasked == expected
+    assert fast.process(b"") == b""
+    speed_up_receiving()
+    speed_up_receiving()  # idempotent
+    assert wsproto.frame_protocol.XorMaskerSimple is FastUnmasker

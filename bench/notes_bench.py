@@ -19,6 +19,7 @@ import asyncio
 import base64
 import json
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -81,14 +82,35 @@ async def drive(
     return latencies, failures, time.perf_counter() - began
 
 
-def report(label: str, latencies: list[float], failures: int, wall: float) -> None:
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def report(label: str, latencies: list[float], failures: int, wall: float, cpu: float) -> None:
+    """One line; ``client CPU`` near 100 % means the load generator, not the server, is
+    the limit."""
     ordered = sorted(latencies)
     p50 = statistics.median(ordered) * 1000
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
     print(
-        f"{label:<34} {len(ordered):>6} req  {len(ordered) / wall:>8.0f} req/s  "
-        f"p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  failures {failures}"
+        f"{label:<30} {len(ordered):>6} req {len(ordered) / wall:>7.0f} req/s  "
+        f"p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  failures {failures}  "
+        f"client CPU {cpu / wall:4.0%}"
     )
+
+
+async def measure(
+    label: str,
+    client: httpx.AsyncClient,
+    send: Callable[[httpx.AsyncClient], object],
+    total: int,
+    concurrency: int,
+) -> None:
+    await drive(client, send, WARMUP, concurrency)
+    before = cpu_seconds()
+    latencies, failures, wall = await drive(client, send, total, concurrency)
+    report(label, latencies, failures, wall, cpu_seconds() - before)
 
 
 async def run(url: str, requests: int, concurrency: int, note_bytes: int) -> None:
@@ -101,8 +123,7 @@ async def run(url: str, requests: int, concurrency: int, note_bytes: int) -> Non
         def create(c: httpx.AsyncClient) -> object:
             return c.post("/api/note", content=body, headers=headers)
 
-        await drive(client, create, WARMUP, concurrency)
-        report(f"create note ({note_bytes} B)", *await drive(client, create, requests, concurrency))
+        await measure(f"create note ({note_bytes} B)", client, create, requests, concurrency)
 
         created = await client.post("/api/note", content=body, headers=headers)
         created.raise_for_status()
@@ -112,8 +133,7 @@ async def run(url: str, requests: int, concurrency: int, note_bytes: int) -> Non
         def view(c: httpx.AsyncClient) -> object:
             return c.post(view_path, content=view_body, headers=headers)
 
-        await drive(client, view, WARMUP, concurrency)
-        report("view note (unlimited views)", *await drive(client, view, requests, concurrency))
+        await measure("view note (unlimited views)", client, view, requests, concurrency)
 
 
 def main() -> None:

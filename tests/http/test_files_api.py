@@ -1071,7 +1071,9 @@ def test_download_of_a_missing_blob_is_500_and_not_counted(
 ) -> None:
     stored = upload(client, max_downloads=1)
     (uploads_dir(live.data_dir) / f"{stored.id}.bin").unlink()
-    expect(download(client, stored), 500, {"error": "File not found on disk"})
+    response = download(client, stored)
+    expect(response, 500, {"error": "File not found on disk"})
+    assert response.headers["cache-control"] == "no-store"
     assert info(client, stored.id)["downloadCount"] == 0
 
 

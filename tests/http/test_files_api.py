@@ -679,7 +679,7 @@ def test_speed_limit_holds_chunk_responses(start: Callable[..., Live]) -> None:
             part = data[index * MIB // 4 : (index + 1) * MIB // 4]
             assert send_chunk(client, upload_id, index, part).status_code == 200
         elapsed = time.monotonic() - began
-        assert 0.45 <= elapsed < 5
+        assert 0.45 <= elapsed < 30
         assert finalize(client, upload_id, creds).status_code == 200
 
 
@@ -1185,8 +1185,12 @@ def test_expired_uploads_answer_410_until_cleanup_removes_them(start: Callable[.
         exhausted = upload(client, expire_sec=1, max_downloads=1)
         keeper = upload(client, expire_sec=3600)
         assert download(client, exhausted).status_code == 200
-        expires = datetime.fromisoformat(info(client, plain.id)["expiresAt"]).timestamp()
-        assert expires - time.time() <= 1.0
+        # Creation may straddle a second boundary: wait for the latest expiry.
+        ids = (plain.id, protected.id, exhausted.id)
+        sql = "SELECT MAX(expires_at) FROM uploads WHERE id IN (?, ?, ?)"
+        expires = query(server.data_dir, sql, ids)[0][0]
+        assert isinstance(expires, int)
+        assert expires - time.time() <= 2.0
         time.sleep(max(0.0, expires - time.time()) + 0.05)
 
         expect(client.get(f"/api/info/{plain.id}"), 410, EXPIRED)

@@ -14,6 +14,8 @@ from skysend_http import files, notes, system, ws_upload
 from skysend_http.bootstrap import Services
 from skysend_http.errors import error_response, response_for
 from skysend_http.headers import HeaderPolicy
+from skysend_http.limits import add_rate_limit_headers, count_request
+from skysend_http.limits import blueprint as limits_blueprint
 from skysend_http.streaming import StreamingHTTPConnection, StreamingRequest, body_left_unread
 from skysend_http.ws_flow import (
     FlowControlledWebsocketConnection,
@@ -73,6 +75,10 @@ def create_app(services: Services) -> Quart:
                 path, request.headers.get("Origin"),
                 request.headers.get("Access-Control-Request-Headers"),
             )
+        # The rate limiter answers before everything else but preflights (§1.3, §1.9).
+        limited = await count_request(path)
+        if limited is not None:
+            return limited
         if not path.startswith("/api"):
             return None
         # The service toggle comes before every endpoint-level answer (§1.3, §1.7).
@@ -89,6 +95,7 @@ def create_app(services: Services) -> Quart:
     async def headers(response: Response) -> Response:
         if request.http_version.startswith("1") and body_left_unread(request):
             response.headers["Connection"] = "close"
+        add_rate_limit_headers(response)
         return policy.apply(response, request.path, request.headers.get("Origin"))
 
     @app.before_websocket
@@ -121,6 +128,7 @@ def create_app(services: Services) -> Quart:
         return response
 
     app.register_blueprint(system.blueprint)
+    app.register_blueprint(limits_blueprint)
     app.register_blueprint(files.blueprint)
     app.register_blueprint(notes.blueprint)
     app.register_blueprint(ws_upload.blueprint)

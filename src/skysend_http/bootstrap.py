@@ -12,6 +12,7 @@ import attrs
 
 from skysend_core.config import Settings
 from skysend_core.lifecycle import Cleanup
+from skysend_core.limits import Limits
 from skysend_core.notes import Notes
 from skysend_core.ports import Clock
 from skysend_core.uploads import Files
@@ -26,6 +27,8 @@ class Wiring:
     files: Files
     notes: Notes
     cleanup: Cleanup
+    #: ``None``: per-process in-memory limits (fine for one process, e.g. in tests).
+    limits: Limits | None = None
     closers: list[Callable[[], Any]] = attrs.Factory(list)
 
 
@@ -58,13 +61,24 @@ class Services:
         return self._wired().notes
 
     @property
+    def limits(self) -> Limits:
+        limits = self._wired().limits
+        if limits is None:
+            raise RuntimeError("services are not started")
+        return limits
+
+    @property
     def cleanup(self) -> Cleanup:
         return self._wired().cleanup
 
     async def start(self, *, periodic: bool = True) -> None:
-        """Open storage, run one cleanup (a failure aborts start-up), start the job."""
-        self._wiring = await self.open_storage()
+        """Open storage, load the client and quota keys, run one cleanup (a failure aborts
+        start-up), start the job."""
+        self._wiring = wiring = await self.open_storage()
+        if wiring.limits is None:
+            wiring.limits = self._in_memory_limits()
         try:
+            await self.limits.start()
             await self.cleanup.run()
         except BaseException:
             await self.stop()
@@ -86,6 +100,23 @@ class Services:
             if asyncio.iscoroutine(result):
                 await result
 
+    def _in_memory_limits(self) -> Limits:
+        from skysend_adapters.memory import (
+            InMemoryClientKeyStore,
+            InMemoryLockoutStore,
+            InMemoryQuotaStore,
+            InMemoryRateLimitStore,
+        )
+
+        return Limits(
+            self.settings,
+            InMemoryRateLimitStore(),
+            InMemoryQuotaStore(),
+            InMemoryLockoutStore(),
+            InMemoryClientKeyStore(),
+            self.clock,
+        )
+
     async def _periodic_cleanup(self) -> None:
         while True:
             await asyncio.sleep(self.settings.cleanup_interval)
@@ -105,8 +136,12 @@ def build(settings: Settings) -> Services:
     async def open_storage() -> Wiring:
         from skysend_adapters.filesystem import FilesystemBlobStore
         from skysend_adapters.sqlite import (
+            SqliteClientKeyStore,
             SqliteDatabase,
+            SqliteLockoutStore,
             SqliteNoteRepository,
+            SqliteQuotaStore,
+            SqliteRateLimitStore,
             SqliteUploadRepository,
             SqliteUploadSessionStore,
         )
@@ -120,10 +155,19 @@ def build(settings: Settings) -> Services:
         uploads = SqliteUploadRepository(database)
         sessions = SqliteUploadSessionStore(database)
         note_repository = SqliteNoteRepository(database)
+        limits = Limits(
+            settings,
+            SqliteRateLimitStore(database),
+            SqliteQuotaStore(database),
+            SqliteLockoutStore(database),
+            SqliteClientKeyStore(database),
+            clock,
+        )
         return Wiring(
             files=Files(settings, uploads, sessions, blobs, clock),
             notes=Notes(settings, note_repository, clock),
-            cleanup=Cleanup(uploads, sessions, blobs, clock, notes=note_repository),
+            limits=limits,
+            cleanup=Cleanup(uploads, sessions, blobs, clock, notes=note_repository, limits=limits),
             closers=[database.close],
         )
 

@@ -12,6 +12,7 @@ from skysend_core.ports import BlobReader
 from skysend_core.upload_params import HEADER_NAMES, UploadParams, parse_upload_params
 from skysend_core.uploads import Files
 from skysend_http.errors import json_response
+from skysend_http.limits import check_upload_quota, password_attempt, record_upload
 from skysend_http.shapes import upload_info
 from skysend_http.streaming import body_stream, read_limited
 
@@ -40,13 +41,16 @@ def _upload_params() -> UploadParams:
 
 @blueprint.post("/upload")
 async def upload() -> Response:
+    await check_upload_quota()
     params = _upload_params()
     created = await _files().upload(params, body_stream(request))
+    await record_upload(created.size)
     return json_response({"id": created.id, "url": _share_url(created.id)})
 
 
 @blueprint.post("/upload/init")
 async def init_chunked() -> Response:
+    await check_upload_quota()
     session_id = await _files().init_chunked(_upload_params())
     return json_response({"id": session_id}, 201)
 
@@ -64,6 +68,7 @@ async def append_chunk(upload_id: str) -> Response:
 @blueprint.post("/upload/<upload_id>/finalize")
 async def finalize(upload_id: str) -> Response:
     created = await _files().finalize(upload_id, request.headers.get("X-Owner-Token"))
+    await record_upload(created.size)
     return json_response({"id": created.id, "url": _share_url(created.id)})
 
 
@@ -147,7 +152,8 @@ async def download(upload_id: str) -> Response:
 @blueprint.post("/password/<upload_id>")
 async def check_password(upload_id: str) -> Response:
     body = await read_limited(request, PASSWORD_BODY_LIMIT)
-    await _files().check_password(upload_id, body)
+    async with password_attempt(f"file:{upload_id}"):
+        await _files().check_password(upload_id, body)
     return json_response({"ok": True})
 
 

@@ -10,6 +10,7 @@ from skysend_core.notes import Notes
 from skysend_core.notes_model import Note, create_body_limit
 from skysend_core.tokens import encode_b64, encode_b64url
 from skysend_http.errors import json_response
+from skysend_http.limits import password_attempt
 from skysend_http.shapes import iso_ms, iso_seconds
 from skysend_http.streaming import read_limited
 
@@ -60,7 +61,11 @@ async def info(note_id: str) -> Response:
 @blueprint.post("/<note_id>/view")
 async def view(note_id: str) -> Response:
     body = await read_limited(request, TOKEN_BODY_LIMIT)
-    seen = await _notes().view(note_id, body)
+    # View and password check share one lockout counter per note (§1.11); a view that
+    # loses the race for the last one (410) comes after the token matched.
+    async with password_attempt(f"note:{note_id}"):
+        note = await _notes().authorize_view(note_id, body)
+    seen = await _notes().consume_view(note)
     return json_response(
         {
             "encryptedContent": encode_b64(seen.encrypted_content),
@@ -74,7 +79,8 @@ async def view(note_id: str) -> Response:
 @blueprint.post("/<note_id>/password")
 async def check_password(note_id: str) -> Response:
     body = await read_limited(request, TOKEN_BODY_LIMIT)
-    await _notes().check_password(note_id, body)
+    async with password_attempt(f"note:{note_id}"):
+        await _notes().check_password(note_id, body)
     return json_response({"ok": True})
 
 

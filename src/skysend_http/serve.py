@@ -53,12 +53,17 @@ def load_settings(args: argparse.Namespace) -> Settings:
 
 
 async def prepare(settings: Settings) -> None:
-    """Migrate the database and run the start-up cleanup once, before any worker starts."""
+    """Migrate the database and run the start-up cleanup once, before any worker starts.
+
+    A new server lifetime also begins here: the client key and every rate window and
+    lockout of the previous one are forgotten; the first worker stores a new key.
+    """
     from skysend_http.bootstrap import build
 
     services = build(settings)
     try:
         await services.start(periodic=False)
+        await services.limits.forget_clients()
     finally:
         await services.stop()
 

@@ -22,12 +22,13 @@ from quart.globals import websocket_ctx
 from quart.wrappers import Websocket
 
 from skysend_core.config import Settings
-from skysend_core.errors import InvalidRequest, SkySendError, StorageError
+from skysend_core.errors import InvalidRequest, QuotaExceeded, SkySendError, StorageError, TooLarge
 from skysend_core.ports import PartRef
 from skysend_core.upload_params import UploadParams, parse_upload_params
 from skysend_core.uploads import Files
 from skysend_core.uploads_model import Upload
 from skysend_http.errors import error_response
+from skysend_http.limits import check_upload_quota, record_upload
 from skysend_http.ws_flow import ClientGone, FlowWebsocket, ReceiveFlow
 
 log = logging.getLogger(__name__)
@@ -195,6 +196,10 @@ class StreamUpload:
                 raise Refusal("Origin not allowed", POLICY)
             raw = init_headers(await self._next())
             params = validate(raw, self.files.settings)
+            try:  # after validation, unlike HTTP (websocket-upload.md §5.1)
+                await check_upload_quota(params.content_length)
+            except (QuotaExceeded, TooLarge) as error:
+                raise Refusal(error.message, POLICY) from None
             session_id, sink = await self._start(params)
             await self._receive(session_id, sink, params.content_length)
             upload = await self._finalize(session_id, sink, raw["ownerToken"] or "")
@@ -211,6 +216,7 @@ class StreamUpload:
             await self._abort()
             await self._close(Refusal("Internal server error", INTERNAL))
         else:
+            await record_upload(upload.size)
             await self._send({"type": "done", "id": upload.id})
             await self.ws.close(NORMAL, "done")
 

@@ -675,7 +675,10 @@ async def test_concurrent_views_only_two_of_ten_get_the_content(server: str) -> 
         assert_error(response, 410, "View limit reached")
 
 
-async def test_concurrent_wrong_tokens_do_not_steal_views(server: str) -> None:
+async def test_concurrent_wrong_tokens_do_not_steal_views(
+    serve_app: Callable[..., str],
+) -> None:
+    server = serve_app(PASSWORD_MAX_ATTEMPTS="100")  # 20 failures: not enough to lock out
     keys = Keys()
     with httpx.Client(base_url=server) as c:
         note_id = create(c, keys, maxViews=1)

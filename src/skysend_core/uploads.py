@@ -86,10 +86,18 @@ class Files:
 
     # -- creation -------------------------------------------------------------------
 
-    async def upload(self, params: UploadParams, body: AsyncIterable[bytes]) -> Upload:
-        """Single-request upload: stream the body into a new blob, then insert the row."""
-        upload_id = str(uuid.uuid4())
+    async def upload(
+        self, params: UploadParams, body: AsyncIterable[bytes], announced: int | None = None
+    ) -> Upload:
+        """Single-request upload: stream the body into a new blob, then insert the row.
+
+        ``announced`` is the body length the transport announced (HTTP Content-Length),
+        if any: one above the declared size is refused before a byte is read (§1.14).
+        """
         expected = params.content_length
+        if announced is not None and announced > expected:
+            raise InvalidRequest(SIZE_MISMATCH)
+        upload_id = str(uuid.uuid4())
         size = await self.blobs.write(
             upload_id, limited(body, expected, InvalidRequest(SIZE_MISMATCH))
         )
@@ -105,9 +113,17 @@ class Files:
         return session.id
 
     async def append_chunk(
-        self, session_id: str, index: str | None, body: AsyncIterable[bytes]
+        self,
+        session_id: str,
+        index: str | None,
+        body: AsyncIterable[bytes],
+        announced: int | None = None,
     ) -> ChunkAccepted:
-        """Store chunk ``index`` durably, then commit it atomically to the session."""
+        """Store chunk ``index`` durably, then commit it atomically to the session.
+
+        ``announced`` (the transport's Content-Length, if any) above the room left
+        aborts the session before a byte is read, as an overflow would (§1.14).
+        """
         session = await self._live_session(session_id, SessionState.OPEN)
         position = parse_js_int(index) if index else None
         if position is None or position < 0:
@@ -116,6 +132,9 @@ class Files:
             raise Conflict("Chunk already received")
         room = session.params.content_length - session.bytes_received
         overflow = TooLarge("Total bytes exceed declared content length")
+        if announced is not None and announced > room:
+            await self.abort(session_id)
+            raise overflow
         try:
             part = await self.blobs.write_part(session_id, limited(body, room, overflow))
         except TooLarge:

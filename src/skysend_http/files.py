@@ -43,7 +43,7 @@ def _upload_params() -> UploadParams:
 async def upload() -> Response:
     await check_upload_quota()
     params = _upload_params()
-    created = await _files().upload(params, body_stream(request))
+    created = await _files().upload(params, body_stream(request), request.content_length)
     await record_upload(created.size)
     return json_response({"id": created.id, "url": _share_url(created.id)})
 
@@ -58,7 +58,7 @@ async def init_chunked() -> Response:
 @blueprint.post("/upload/<upload_id>/chunk")
 async def append_chunk(upload_id: str) -> Response:
     accepted = await _files().append_chunk(
-        upload_id, request.args.get("index"), body_stream(request)
+        upload_id, request.args.get("index"), body_stream(request), request.content_length
     )
     if accepted.delay_s > 0:
         await asyncio.sleep(accepted.delay_s)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import re
+import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -478,6 +480,46 @@ def test_single_upload_body_size_must_match_declared_length(
     response = client.post("/api/upload", content=payload(sent), headers=upload_headers(declared))
     expect(response, 400, SIZE_MISMATCH)
     assert (_rows(live), _bins(live)) == (rows, bins)
+
+
+def raw_exchange(server: Live, head: str) -> tuple[int, dict[str, Any]]:
+    """Send only a request head (no body) and read the response that comes anyway."""
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(head.encode("ascii"))
+        received = b""
+        while b"\r\n\r\n" not in received or not received.rstrip().endswith(b"}"):
+            data = sock.recv(65536)
+            if not data:
+                break
+            received += data
+    status_line, _, rest = received.partition(b"\r\n")
+    body = rest.partition(b"\r\n\r\n")[2]
+    return int(status_line.split()[1]), json.loads(body)
+
+
+def request_head(path: str, headers: dict[str, str]) -> str:
+    lines = [f"POST {path} HTTP/1.1", "Host: localhost"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    return "\r\n".join(lines) + "\r\n\r\n"
+
+
+def test_content_length_above_the_declared_length_is_refused_unread(live: Live) -> None:
+    """§1.14: a Content-Length already over the limit is refused without reading."""
+    headers = upload_headers(1000) | {"Content-Length": str(10 * MIB)}
+    status, body = raw_exchange(live, request_head("/api/upload", headers))
+    assert (status, body) == (400, SIZE_MISMATCH)
+
+
+def test_chunk_content_length_above_the_room_left_is_refused_unread(
+    client: httpx.Client, live: Live
+) -> None:
+    upload_id, creds = init_chunked(client, 1000)
+    expect(send_chunk(client, upload_id, 0, payload(600)), 200, {"bytesWritten": 600})
+    path = f"/api/upload/{upload_id}/chunk?index=1"
+    status, body = raw_exchange(live, request_head(path, {"Content-Length": "401"}))
+    assert (status, body) == (413, {"error": "Total bytes exceed declared content length"})
+    expect(finalize(client, upload_id, creds), 404, SESSION_GONE)
 
 
 def test_single_upload_storage_failure_is_a_plain_500(start: Callable[..., Live]) -> None:

@@ -69,7 +69,9 @@ async def prepare(settings: Settings) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         settings = load_settings(args)
     except ConfigError as error:
@@ -90,7 +92,11 @@ def run(args: argparse.Namespace) -> int:
 
     config = Config()
     config.application_path = "skysend_http.asgi:app"
-    config.bind = [f"[{settings.host}]:{settings.port}" if ":" in settings.host else f"{settings.host}:{settings.port}"]
+    config.bind = [
+        f"[{settings.host}]:{settings.port}"
+        if ":" in settings.host
+        else f"{settings.host}:{settings.port}"
+    ]
     config.workers = args.workers or int(os.environ.get("SKYSEND_WORKERS") or default_workers())
     config.keep_alive_timeout = 120
     config.websocket_max_message_size = MAX_MESSAGE_SIZE  # clients send 256 KiB frames
@@ -105,6 +111,8 @@ def run(args: argparse.Namespace) -> int:
         config.worker_class = "asyncio"
     log.info(
         "SkySend listening on %s with %d worker(s); data in %s",
-        config.bind[0], config.workers, settings.data_dir,
+        config.bind[0],
+        config.workers,
+        settings.data_dir,
     )
     return run_hypercorn(config)

@@ -101,8 +101,8 @@ class HeaderPolicy:
         headers.pop("X-Powered-By", None)
         if path.startswith("/api/") or path == "/api":
             headers["Cache-Control"] = "no-store"
-        if path.startswith(("/api", "/auth")):
-            self._cors(response, path, origin)
+        # The CORS layer is in front of every path, like the preflight (§1.6).
+        self._cors(response, path, origin)
         return response
 
     def _cors(self, response: Response, path: str, origin: str | None) -> None:

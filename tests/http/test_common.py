@@ -131,6 +131,18 @@ def test_non_api_responses_carry_the_security_headers(client: httpx.Client, path
     assert "x-powered-by" not in response.headers
 
 
+@pytest.mark.parametrize("path", ["/", "/file/abc", "/note/x"])
+def test_cors_applies_to_every_path(client: httpx.Client, path: str) -> None:
+    """The CORS layer sits in front of everything, not only /api (§1.6, §1.3)."""
+    allowed = client.get(path, headers={"Origin": ALLOWED})
+    assert allowed.headers.get_list("access-control-allow-origin") == [ALLOWED]
+    assert "origin" in vary_tokens(allowed)
+    assert allowed.headers["access-control-expose-headers"] == EXPOSE
+    other = client.get(path, headers={"Origin": EVIL})
+    assert "access-control-allow-origin" not in other.headers
+    assert other.headers["access-control-expose-headers"] == EXPOSE
+
+
 def test_csp_names_custom_logo_origin(serve_app: Callable[..., str]) -> None:
     url = serve_app(CUSTOM_LOGO="https://cdn.example:8443/brand/logo.svg?v=2")
     with httpx.Client(base_url=url) as client:

@@ -45,10 +45,12 @@ from skysend_adapters.memory import (
 from skysend_adapters.sqlite import SqliteDatabase, SqliteUploadRepository, SqliteUploadSessionStore
 from skysend_core.config import Settings
 from skysend_core.crypto.ece import decrypt_payload, encrypt_payload
+from skysend_core.errors import StorageError
 from skysend_core.lifecycle import Cleanup
 from skysend_core.notes import Notes
 from skysend_core.ports import PartRef
 from skysend_core.uploads import Files
+from skysend_core.uploads_model import UploadSession
 from skysend_http import ws_upload
 from skysend_http.app import create_app
 from skysend_http.bootstrap import Services, Wiring
@@ -548,6 +550,20 @@ async def test_frame_larger_than_the_buffer_limit_closes_1009(
     await eventually(aborted(Storage(data_dir)))
 
 
+async def test_quota_is_checked_at_init(serve_app: Callable[..., str], data_dir: Path) -> None:
+    base = serve_app(DATA_DIR=str(data_dir), FILE_UPLOAD_QUOTA_BYTES="1000")
+    await upload(base, b"x" * 600)
+    message, _ = init_message(401)
+    expected = "File size exceeds remaining quota."
+    assert await refused_init(base, json.dumps(message)) == (expected, 1008, expected)
+    await upload(base, b"x" * 400)
+    message, _ = init_message(1)
+    expected = "Upload quota exceeded"
+    assert await refused_init(base, json.dumps(message)) == (expected, 1008, expected)
+    storage = Storage(data_dir)
+    assert (storage.uploads(), storage.sessions(), storage.partial_files()) == (2, 0, [])
+
+
 # -- connection loss ------------------------------------------------------------------
 
 
@@ -674,14 +690,15 @@ async def test_one_gib_keeps_server_memory_flat(tmp_path: Path) -> None:
 
 
 class ThrottledBlobStore:
-    """The in-memory store whose part writes wait while ``gate`` is closed, optionally
-    sleep per piece, and whose ``assemble`` takes ``assemble_delay`` seconds."""
+    """The in-memory store whose part writes wait while ``gate`` is closed and whose
+    ``assemble`` takes ``assemble_delay`` seconds; ``broken`` makes either fail."""
 
     def __init__(self, inner: InMemoryBlobStore) -> None:
         self.inner = inner
         self.gate = threading.Event()
         self.gate.set()
         self.assemble_delay = 0.0
+        self.broken: set[str] = set()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -691,21 +708,36 @@ class ThrottledBlobStore:
 
     async def _throttled(self, chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
         async for chunk in chunks:
+            if "write" in self.broken:
+                raise StorageError("disk on fire")
             while not self.gate.is_set():  # noqa: ASYNC110 (opened from the test's thread)
                 await asyncio.sleep(0.005)
             yield chunk
 
     async def assemble(self, session_id: str, part_keys: Any, blob_id: str) -> int:
         await asyncio.sleep(self.assemble_delay)
+        if "assemble" in self.broken:
+            raise StorageError("disk on fire")
         size: int = await self.inner.assemble(session_id, part_keys, blob_id)
         return size
+
+
+class BreakableSessionStore(InMemoryUploadSessionStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.broken = False
+
+    async def create(self, session: UploadSession) -> None:
+        if self.broken:
+            raise StorageError("database on fire")
+        await super().create(session)
 
 
 class InProcess:
     def __init__(self, settings: Settings, clock: ManualClock) -> None:
         self.clock = clock
         self.blobs = ThrottledBlobStore(InMemoryBlobStore(clock))
-        self.sessions = InMemoryUploadSessionStore()
+        self.sessions = BreakableSessionStore()
         self.uploads = InMemoryUploadRepository()
         files = Files(settings, self.uploads, self.sessions, self.blobs, clock)  # type: ignore[arg-type]
         self.cleanup = Cleanup(self.uploads, self.sessions, self.blobs, clock)  # type: ignore[arg-type]
@@ -876,6 +908,28 @@ async def test_disconnect_while_finalizing_leaves_no_upload(
     await asyncio.sleep(0.6)
     await eventually(lambda: not server.uploads._rows and not server.sessions._sessions)
     assert await server.blobs.inner.open(upload_id) is None
+
+
+async def test_session_that_cannot_be_created(in_process: Callable[..., InProcess]) -> None:
+    server = in_process()
+    server.sessions.broken = True
+    message, _ = init_message(10)
+    expected = "Storage init failed"
+    assert await refused_init(server.url, json.dumps(message)) == (expected, 1011, expected)
+
+
+@pytest.mark.parametrize("where", ["write", "assemble"])
+async def test_storage_failure_while_receiving_or_finalizing(
+    in_process: Callable[..., InProcess], where: str
+) -> None:
+    server = in_process()
+    server.blobs.broken.add(where)
+    messages: list[str | bytes] = [b"x" * 100] + ([FINALIZE] if where == "assemble" else [])
+    expected = "Finalize failed"
+    assert await refused_upload(server.url, 100, *messages) == (expected, 1011, expected)
+    await eventually(lambda: not server.sessions._sessions and not server.uploads._rows)
+    assert not server.blobs.inner._parts
+    assert not server.blobs.inner._blobs
 
 
 # -- receive-path tuning --------------------------------------------------------------

@@ -566,3 +566,13 @@ def test_a_restart_forgets_lockouts(tmp_path: Path) -> None:
         expect(check(client, stored.id, stored.creds.auth), 200, {"ok": True})
         assert query(data_dir, "SELECT value FROM server_state") not in ([], key_before)
     assert len(key_before) == 1
+
+
+def test_the_limits_are_documented() -> None:
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    page = (docs / "api" / "limits.md").read_text()
+    assert "### GET /api/quota" in page
+    for header in ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"):
+        assert f"`{header}`" in page
+    assert "(limits.md)" in (docs / "api" / "README.md").read_text()
+    assert "not enforced yet" not in (docs / "configuration.md").read_text()

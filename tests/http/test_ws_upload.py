@@ -952,3 +952,15 @@ def test_fast_unmasking_matches_wsproto() -> None:
     speed_up_receiving()
     speed_up_receiving()  # idempotent
     assert wsproto.frame_protocol.XorMaskerSimple is FastUnmasker
+
+
+async def test_permessage_deflate_is_declined(live: tuple[str, Storage]) -> None:
+    base, _ = live
+    payload = os.urandom(FRAME + 5)
+    message, auth = init_message(len(payload))
+    async with open_ws(base, compression="deflate") as ws:  # offered, as browsers do
+        assert ws.protocol.extensions == []
+        upload_id = await start(ws, message)
+        await send_payload(ws, payload)
+        await finish(ws)
+    assert await download(base, upload_id, auth) == payload

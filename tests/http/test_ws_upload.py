@@ -355,6 +355,12 @@ async def test_unknown_websocket_paths_answer_404(live: tuple[str, Storage]) -> 
     assert refused.value.response.status_code == 404
 
 
+async def test_plain_get_without_upgrade_answers_404(live: tuple[str, Storage]) -> None:
+    base, _ = live
+    response = await get(f"{base}/api/upload/ws")
+    assert (response.status_code, response.json()) == (404, {"error": "Not found"})
+
+
 async def test_upgrade_is_not_rate_limited(serve_app: Callable[..., str]) -> None:
     base = serve_app(RATE_LIMIT_MAX="1")
     for _ in range(4):

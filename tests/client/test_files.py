@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import httpx
@@ -27,6 +27,7 @@ from skysend_http.client import (
     NotFoundError,
     PasswordRequiredError,
     ProgressEvent,
+    RateLimitedError,
     WrongPasswordError,
 )
 from tests.client.live import Live, leftovers, listing, random_file, read, same_content
@@ -301,3 +302,93 @@ def test_sync_client_round_trip(live: Live, source: Path, tmp_path: Path) -> Non
 async def test_sync_client_works_inside_a_running_loop(live: Live) -> None:
     with Client(live.url) as client:  # its loop runs in its own thread
         assert client.health().status == "ok"
+
+
+class Pieces(httpx.AsyncByteStream):
+    """A response body that streams, as a network response does."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for offset in range(0, len(self.data), 65536):
+            yield self.data[offset : offset + 65536]
+
+
+class ObjectStorage(httpx.AsyncBaseTransport):
+    """Answers downloads as an S3-backed server does (JSON with a presigned URL) and serves
+    that URL from the blob on disk, recording what the client sent to it."""
+
+    def __init__(self, live: Live) -> None:
+        self.live = live
+        self.inner = httpx.AsyncHTTPTransport()
+        self.presigned_requests: list[httpx.Request] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.host == "bucket.example":
+            self.presigned_requests.append(request)
+            blob = self.live.blob(request.url.path.rsplit("/", 1)[-1])
+            return httpx.Response(200, stream=Pieces(read(blob)))
+        if request.url.path.startswith("/api/download/"):
+            upload_id = request.url.path.rsplit("/", 1)[-1]
+            url = f"https://bucket.example/{upload_id}?X-Amz-Signature=abc"
+            body = {"url": url, "size": 1, "fileCount": 1}
+            return httpx.Response(200, json=body, headers={"Content-Type": "application/json"})
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def test_object_storage_downloads_follow_the_presigned_url(
+    live: Live, source: Path, tmp_path: Path
+) -> None:
+    storage = ObjectStorage(live)
+    async with AsyncClient(live.url, transport=storage) as client:
+        result = await client.upload(source, transport="single")
+        downloaded = await client.download(result.url, tmp_path / "out")
+    assert same_content(downloaded.path, source)
+    (presigned,) = storage.presigned_requests
+    assert "x-auth-token" not in presigned.headers
+    assert str(presigned.url).endswith("?X-Amz-Signature=abc")
+
+
+async def test_password_lockout_is_a_rate_limit_with_retry_after(
+    start_live: Callable[..., Live], tmp_path: Path
+) -> None:
+    live = start_live(PASSWORD_MAX_ATTEMPTS="2")
+    small = random_file(tmp_path / "s.bin", 100)
+    async with AsyncClient(live.url) as client:
+        result = await client.upload(small, password="right")
+        for _ in range(2):
+            with pytest.raises(WrongPasswordError):
+                await client.prepare_download(result.url, password="wrong")
+        with pytest.raises(RateLimitedError) as locked:
+            await client.prepare_download(result.url, password="right")
+    assert locked.value.message == "Too many failed attempts. Try again later."
+    assert locked.value.retry_after is not None
+    assert locked.value.retry_after > 0
+
+
+class Recorder(httpx.AsyncBaseTransport):
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.requests: list[httpx.Request] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def test_session_token_is_sent_on_creation_requests(live: Live, source: Path) -> None:
+    recorder = Recorder()
+    async with AsyncClient(live.url, transport=recorder, session_token="jwt") as client:
+        await client.upload(source, transport="chunked")
+        await client.create_note("n")
+    bearer = {r.url.path for r in recorder.requests if r.headers.get("authorization")}
+    assert bearer == {"/api/upload/init", "/api/note"}
+    assert all(r.headers.get("authorization") == "Bearer jwt" for r in recorder.requests
+               if r.url.path in bearer)  # fmt: skip

@@ -95,10 +95,16 @@ class FilesystemBlobReader:
         return asyncio.ensure_future(_io(self._file.read, READ_SIZE))
 
     async def aclose(self) -> None:
+        """Close the file even when cancelled: closing a read-only descriptor is one quick
+        system call, so it is done inline rather than in a thread that might never run."""
         pending, self._pending = self._pending, None
-        await _drain_quietly(pending)
-        if not self._file.closed:
-            await _io(self._file.close)
+        try:
+            await _drain_quietly(pending)
+        finally:
+            if pending is None or pending.done():
+                self._file.close()
+            else:  # cancelled while a read still runs in its thread: close after it
+                pending.add_done_callback(lambda _: self._file.close())
 
 
 class FilesystemBlobStore:

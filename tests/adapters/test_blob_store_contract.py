@@ -6,6 +6,7 @@ Filesystem-only checks (directory contents, inodes, mtimes) follow the shared su
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import time
@@ -473,3 +474,26 @@ async def test_writes_are_buffered(
     assert sum(sizes) == len(data)
     assert all(size >= filesystem.WRITE_SIZE for size in sizes[:-1])
     assert len(sizes) <= 6
+
+
+async def test_filesystem_reader_closes_even_when_aclose_is_cancelled(tmp_path: Path) -> None:
+    store = FilesystemBlobStore(tmp_path)
+    blob_id = new_id()
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"x" * (3 << 20)
+
+    await store.write(blob_id, body())
+    for _ in range(20):
+        reader = await store.open(blob_id)
+        assert reader is not None
+        chunks = reader.chunks()
+        await chunks.__anext__()  # a read-ahead is now pending in a thread
+        closing = asyncio.ensure_future(reader.aclose())
+        await asyncio.sleep(0)
+        closing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await closing
+        await chunks.aclose()
+        await asyncio.sleep(0.05)
+        assert reader._file.closed

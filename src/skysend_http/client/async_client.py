@@ -10,7 +10,6 @@ import asyncio
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from types import TracebackType
 from typing import Self
 
@@ -28,10 +27,9 @@ from skysend_core.crypto import (
     decrypt_metadata,
     encrypt_metadata,
     encrypted_size,
-    is_supported_password_algorithm,
     parse_share_url,
 )
-from skysend_http.client import notes, options, ws_upload
+from skysend_http.client import notes, options
 from skysend_http.client._http import (
     ProgressCounter,
     api_url,
@@ -44,9 +42,6 @@ from skysend_http.client.archive import payload_source
 from skysend_http.client.downloads import PreparedDownload, save_download
 from skysend_http.client.errors import (
     AuthError,
-    InvalidResponseError,
-    PasswordRequiredError,
-    WebSocketUploadError,
     WrongPasswordError,
 )
 from skysend_http.client.models import (
@@ -65,12 +60,13 @@ from skysend_http.client.models import (
     TransportChoice,
     UploadInfo,
     UploadResult,
-    UploadTransport,
 )
 from skysend_http.client.options import NoteContent, StrPath
 from skysend_http.client.ownership import owner_credentials
 from skysend_http.client.payload import EncryptedFile
-from skysend_http.client.uploads import UploadParams, bearer, upload_chunked, upload_single
+from skysend_http.client.shares import normalize_server, open_keys, share_of
+from skysend_http.client.transports import Connection, send_payload
+from skysend_http.client.uploads import UploadParams, bearer
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0)
 CONFIG_TTL = 60.0
@@ -250,8 +246,13 @@ class AsyncClient:
                 content_length=encrypted_size(size),
                 password_salt=keys.password_salt_b64u,
             )
-            upload_id, used, reason = await self._send(
-                config, params, source, size, keys.file_key, transport, progress
+            upload_id, used, reason = await send_payload(
+                self._connection(),
+                config,
+                params,
+                EncryptedFile(source, size, keys.file_key),
+                transport,
+                progress,
             )
         finally:
             if temporary:
@@ -278,58 +279,6 @@ class AsyncClient:
             fallback_reason=reason,
         )
 
-    async def _send(
-        self,
-        config: ServerConfig,
-        params: UploadParams,
-        path: Path,
-        size: int,
-        file_key: bytes,
-        transport: TransportChoice,
-        progress: ProgressCallback | None,
-    ) -> tuple[str, UploadTransport, str | None]:
-        """Run the chosen transport; ``auto`` falls back from WebSocket to HTTP chunks."""
-        total = params.content_length
-        use_ws = transport == "ws" or (
-            transport == "auto" and config.file_upload_ws and self.websocket
-        )
-        reason: str | None = None
-        if use_ws:
-            try:
-                upload_id = await ws_upload.upload_ws(
-                    self.base_url,
-                    params,
-                    EncryptedFile(path, size, file_key),
-                    counter=ProgressCounter(progress, "uploading", total),
-                    session_token=self.session_token,
-                    speed_limit=config.file_upload_speed_limit,
-                    user_agent=self._user_agent,
-                )
-                return upload_id, "ws", None
-            except WebSocketUploadError as exc:
-                if transport == "ws":
-                    raise
-                reason = exc.message
-                _emit(progress, "fallback", detail=reason)
-        # A fresh EncryptedFile per attempt: re-read and re-encrypted under a new base nonce.
-        payload = EncryptedFile(path, size, file_key)
-        counter = ProgressCounter(progress, "uploading", total)
-        if transport == "single":
-            upload_id = await upload_single(
-                self._http, self.base_url, params, payload, counter, self.session_token
-            )
-            return upload_id, "single", None
-        upload_id = await upload_chunked(
-            self._http,
-            self.base_url,
-            params,
-            payload,
-            concurrency=config.file_upload_concurrent_chunks,
-            counter=counter,
-            session_token=self.session_token,
-        )
-        return upload_id, "chunked", reason
-
     # --- files: download ---------------------------------------------------------------
 
     async def prepare_download(
@@ -345,10 +294,10 @@ class AsyncClient:
         download is counted. ``password`` may be a callable, asked only if needed; ``info``
         saves the request when the caller already fetched it.
         """
-        share = _share(share_url, "file")
+        share = share_of(share_url, "file")
         if info is None or info.id != share.item_id:
             info = await self.info(share.item_id, server=share.server)
-        keys = await _open_keys(
+        keys = await open_keys(
             share, info.salt, info.has_password, info.password_algo, info.password_salt, password
         )
         if info.has_password:
@@ -442,9 +391,9 @@ class AsyncClient:
     ) -> NoteView:
         """Open a note: check the password (a wrong one consumes nothing), then consume one
         view and decrypt. Burn-after-reading notes are gone afterwards."""
-        share = _share(share_url, "note")
+        share = share_of(share_url, "note")
         info = await self.note_info(share.item_id, server=share.server)
-        keys = await _open_keys(
+        keys = await open_keys(
             share, info.salt, info.has_password, info.password_algo, info.password_salt, password
         )
         if info.has_password:
@@ -460,6 +409,15 @@ class AsyncClient:
 
     # --- shared ----------------------------------------------------------------------------
 
+    def _connection(self) -> Connection:
+        return Connection(
+            http=self._http,
+            server=self.base_url,
+            session_token=self.session_token,
+            websocket=self.websocket,
+            user_agent=self._user_agent,
+        )
+
     def _server(self, server: str | None) -> str:
         return self.base_url if server is None else normalize_server(server)
 
@@ -468,44 +426,6 @@ class AsyncClient:
             await request(self._http, "POST", url, json={"authToken": auth_token})
         except AuthError as exc:
             raise WrongPasswordError(exc.status, exc.message, body=exc.body) from None
-
-
-def normalize_server(url: str) -> str:
-    """An ``http(s)://`` server URL without trailing slashes; :class:`ValueError` otherwise."""
-    server = url.strip().rstrip("/")
-    scheme, _, rest = server.partition("://")
-    if scheme.lower() not in ("http", "https") or not rest or "/" in rest.split("/", 1)[0]:
-        raise ValueError(f"Invalid URL: {url}")
-    return server
-
-
-def _share(share_url: str | ShareUrl, kind: ShareKind) -> ShareUrl:
-    share = share_url if isinstance(share_url, ShareUrl) else parse_share_url(share_url)
-    if share.kind != kind:
-        raise ValueError(f"This URL is a {share.kind}, not a {kind}")
-    return share
-
-
-async def _open_keys(
-    share: ShareUrl,
-    salt: bytes,
-    has_password: bool,
-    algorithm: str | None,
-    password_salt: bytes | None,
-    password: PasswordSource | None,
-) -> ItemKeys:
-    """The item's keys from its link secret (and password: Argon2id runs in a thread)."""
-    if not has_password:
-        return ItemKeys.from_share(share.secret, salt)
-    if algorithm is None or not is_supported_password_algorithm(algorithm):
-        raise InvalidResponseError(f"Unsupported password algorithm: {algorithm}")
-    if callable(password):
-        password = await asyncio.to_thread(password)
-    if not password:
-        raise PasswordRequiredError("This item is password protected: a password is required")
-    return await asyncio.to_thread(
-        ItemKeys.from_share, share.secret, salt, password=password, password_salt=password_salt
-    )
 
 
 def _emit(progress: ProgressCallback | None, phase: Phase, *, detail: str | None = None) -> None:

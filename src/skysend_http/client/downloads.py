@@ -96,7 +96,7 @@ async def save_download(
 ) -> DownloadResult:
     target = resolve_target(dest, prepared.name)
     target.parent.mkdir(parents=True, exist_ok=True)
-    temp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
+    temp = target.with_name(f".{target.name[:200]}.{secrets.token_hex(4)}.part")
     decryptor = Decryptor(prepared.keys.file_key, expected_size=prepared.expected_size)
     try:
         with temp.open("xb") as out:

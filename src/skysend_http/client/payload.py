@@ -51,6 +51,10 @@ class EncryptedFile:
     file_key: bytes = attrs.field(repr=False)
     base_nonce: bytes = attrs.field(factory=lambda: secrets.token_bytes(NONCE_LENGTH))
 
+    def with_fresh_nonce(self) -> EncryptedFile:
+        """The same file under a new base nonce, for a new upload attempt."""
+        return attrs.evolve(self, base_nonce=secrets.token_bytes(NONCE_LENGTH))
+
     @property
     def encrypted_size(self) -> int:
         return encrypted_size(self.size)

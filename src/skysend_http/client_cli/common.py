@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from skysend_http.client import Client, IntegrityError, SkySendClientError
-from skysend_http.client.async_client import normalize_server
+from skysend_http.client.shares import normalize_server
 from skysend_http.client_cli.local import LocalStore
 from skysend_http.client_cli.output import EXIT_OK, Output
 from skysend_http.client_cli.prompt import PROMPT, UsageError, password_arg

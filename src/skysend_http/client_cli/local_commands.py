@@ -8,7 +8,7 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from skysend_http.client.async_client import normalize_server
+from skysend_http.client.shares import normalize_server
 from skysend_http.client.units import format_bytes
 from skysend_http.client_cli.common import parse_count, parse_duration, resolve_server
 from skysend_http.client_cli.local import LocalStore, parse_iso

@@ -226,7 +226,13 @@ async def _write_atomically(
     removed and the exception propagates; ``final`` is never touched.
     """
     temp = directory / f".tmp-{uuid.uuid4().hex}"
-    file = await _io(_create, temp)
+    creating = asyncio.ensure_future(_io(_create, temp))
+    try:
+        file = await asyncio.shield(creating)
+    except asyncio.CancelledError:
+        # The thread still creates the file: remove it as soon as it exists.
+        creating.add_done_callback(lambda done: _discard_created(done, temp))
+        raise
     committing: asyncio.Task[None] | None = None
     try:
         size = await _pump(file, chunks)
@@ -234,10 +240,18 @@ async def _write_atomically(
         await _settle(committing)
     except BaseException:
         await _drain_quietly(committing)
-        with contextlib.suppress(StorageError):
-            await _io(_discard, file, temp)
+        # Inline, not in a thread: closing and unlinking are quick, and a second
+        # cancellation must not leave the file behind.
+        with contextlib.suppress(OSError):
+            _discard(file, temp)
         raise
     return size
+
+
+def _discard_created(creating: asyncio.Future[io.FileIO], temp: Path) -> None:
+    if not creating.cancelled() and creating.exception() is None:
+        with contextlib.suppress(OSError):
+            _discard(creating.result(), temp)
 
 
 async def _pump(file: io.FileIO, chunks: AsyncIterable[bytes]) -> int:

@@ -497,3 +497,23 @@ async def test_filesystem_reader_closes_even_when_aclose_is_cancelled(tmp_path: 
         await chunks.aclose()
         await asyncio.sleep(0.05)
         assert reader._file.closed
+
+
+async def test_filesystem_write_cancelled_at_any_point_leaves_no_file(tmp_path: Path) -> None:
+    store = FilesystemBlobStore(tmp_path)
+
+    async def endless() -> AsyncIterator[bytes]:
+        while True:
+            yield b"x" * 65536
+            await asyncio.sleep(0)
+
+    for ticks in range(12):
+        task = asyncio.ensure_future(store.write(new_id(), endless()))
+        for _ in range(ticks):
+            await asyncio.sleep(0)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    await asyncio.sleep(0.2)  # let any thread still creating a file finish
+    leftovers = [name for name in os.listdir(tmp_path) if name != ".partial"]
+    assert leftovers == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import zipfile
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -13,9 +14,13 @@ from skysend_core.crypto import (
     ENCRYPTED_RECORD_SIZE,
     NONCE_LENGTH,
     ArchiveMetadata,
+    ItemKeys,
     SingleFileMetadata,
     b64url_encode,
+    build_share_url,
     derive_owner_token,
+    encrypt_metadata,
+    encrypt_payload,
     parse_share_url,
 )
 from skysend_http.client import (
@@ -392,3 +397,36 @@ async def test_session_token_is_sent_on_creation_requests(live: Live, source: Pa
     assert bearer == {"/api/upload/init", "/api/note"}
     assert all(r.headers.get("authorization") == "Bearer jwt" for r in recorder.requests
                if r.url.path in bearer)  # fmt: skip
+
+
+async def test_downloads_uploads_made_elsewhere_with_a_legacy_16_byte_salt(
+    live: Live, tmp_path: Path
+) -> None:
+    """An upload as an older client made it (16-byte salt, link-derived owner token, sent by
+    hand over the documented API) downloads and verifies like any other."""
+    secret, salt = os.urandom(32), os.urandom(16)
+    keys = ItemKeys.derive(secret, salt)
+    plaintext = os.urandom(100_000)
+    stream = encrypt_payload(keys.file_key, plaintext)
+    headers = {
+        "X-Auth-Token": keys.auth_token_b64u,
+        "X-Owner-Token": keys.owner_token_b64u,
+        "X-Salt": keys.salt_b64u,
+        "X-Max-Downloads": "1",
+        "X-Expire-Sec": "3600",
+        "X-Content-Length": str(len(stream)),
+    }
+    meta = encrypt_metadata(keys.meta_key, SingleFileMetadata("old.txt", len(plaintext)))
+    async with httpx.AsyncClient(base_url=live.url) as http:
+        created = await http.post("/api/upload", content=stream, headers=headers)
+        upload_id = created.json()["id"]
+        await http.post(
+            f"/api/meta/{upload_id}",
+            json={"encryptedMeta": meta.encrypted_meta_b64, "nonce": meta.nonce_b64},
+            headers={"X-Owner-Token": keys.owner_token_b64u},
+        )
+    url = build_share_url(live.url, "file", upload_id, secret)
+    async with AsyncClient(live.url) as client:
+        downloaded = await client.download(url, tmp_path)
+    assert downloaded.path == tmp_path / "old.txt"
+    assert read(downloaded.path) == plaintext

@@ -10,11 +10,12 @@ nox.options.sessions = ["tests", "lint", "typing"]
 nox.options.reuse_existing_virtualenvs = True
 
 
-
 def _present(version: str) -> bool:
     """True if ``pythonX.Y`` runs (pyenv shims exist even for versions not enabled)."""
     try:
-        return subprocess.run([f"python{version}", "--version"], capture_output=True).returncode == 0
+        return (
+            subprocess.run([f"python{version}", "--version"], capture_output=True).returncode == 0
+        )
     except OSError:
         return False
 

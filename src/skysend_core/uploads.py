@@ -205,6 +205,10 @@ class Files:
             raise InvalidRequest(SIZE_MISMATCH)
         return await self._complete(session, [part_key])
 
+    async def record_progress(self, session_id: str, bytes_received: int) -> None:
+        """Keep a streaming (WebSocket) session alive and note how much has arrived."""
+        await self.sessions.touch(session_id, bytes_received, self.clock.now_ms())
+
     async def abort(self, session_id: str) -> None:
         """Drop a session and all its partial data (idempotent)."""
         await self.sessions.delete(session_id)

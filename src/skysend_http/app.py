@@ -28,8 +28,15 @@ log = logging.getLogger(__name__)
 #: Path prefixes of each service (http-api.md §1.7) and the 403 text when it is off.
 SERVICE_PATHS = {
     "file": (
-        ("/api/upload", "/api/info", "/api/exists", "/api/password", "/api/meta",
-         "/api/download", "/api/quota"),
+        (
+            "/api/upload",
+            "/api/info",
+            "/api/exists",
+            "/api/password",
+            "/api/meta",
+            "/api/download",
+            "/api/quota",
+        ),
         "File service is disabled",
     ),
     "note": (("/api/note",), "Note service is disabled"),
@@ -72,7 +79,8 @@ def create_app(services: Services) -> Quart:
         path = request.path
         if request.method == "OPTIONS":
             return policy.preflight(
-                path, request.headers.get("Origin"),
+                path,
+                request.headers.get("Origin"),
                 request.headers.get("Access-Control-Request-Headers"),
             )
         # The rate limiter answers before everything else but preflights (§1.3, §1.9).

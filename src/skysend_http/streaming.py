@@ -54,7 +54,7 @@ class StreamingRequest(Request):
 
 
 class StreamingHTTPConnection(ASGIHTTPConnection):
-    async def handle_messages(self, request: Request, receive: ASGIReceiveCallable) -> None:  # type: ignore[override]
+    async def handle_messages(self, request: Request, receive: ASGIReceiveCallable) -> None:
         body = request.body
         while True:
             message = await receive()

@@ -259,11 +259,10 @@ class StreamUpload:
 
     async def _touch_periodically(self, session_id: str) -> None:
         """Keep the session live for the cleanup job while the connection receives."""
-        sessions, clock = self.files.sessions, self.files.clock
         while True:
             await asyncio.sleep(TOUCH_INTERVAL_S)
             try:
-                await sessions.touch(session_id, self.received, clock.now_ms())
+                await self.files.record_progress(session_id, self.received)
             except Exception:
                 log.exception("could not touch a WebSocket upload session")
 

@@ -33,7 +33,9 @@ def free_port() -> int:
         return port
 
 
-def base_env(data_dir: Path, port: int, overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+def base_env(
+    data_dir: Path, port: int, overrides: Mapping[str, str] | None = None
+) -> dict[str, str]:
     env = {
         "BASE_URL": f"http://127.0.0.1:{port}",
         "PORT": str(port),
@@ -84,7 +86,9 @@ def running_app(data_dir: Path, overrides: Mapping[str, str] | None = None) -> I
         loop.close()
 
 
-def wait_healthy(url: str, timeout: float = 20.0, process: subprocess.Popen[bytes] | None = None) -> None:
+def wait_healthy(
+    url: str, timeout: float = 20.0, process: subprocess.Popen[bytes] | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
@@ -101,7 +105,9 @@ def wait_healthy(url: str, timeout: float = 20.0, process: subprocess.Popen[byte
 class ServerProcess:
     """``skysend serve`` in a child process (its own process group)."""
 
-    def __init__(self, data_dir: Path, overrides: Mapping[str, str] | None = None, workers: int = 1) -> None:
+    def __init__(
+        self, data_dir: Path, overrides: Mapping[str, str] | None = None, workers: int = 1
+    ) -> None:
         self.data_dir = data_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"

@@ -68,6 +68,12 @@ async def prepare(settings: Settings) -> None:
         await services.stop()
 
 
+async def forget_clients(settings: Settings) -> None:
+    """After the last worker stopped: drop the key that hashed client addresses for rate
+    limits and lockouts, so it never outlives the server (http-api.md §1.11)."""
+    await prepare(settings)
+
+
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -115,4 +121,9 @@ def run(args: argparse.Namespace) -> int:
         config.workers,
         settings.data_dir,
     )
-    return run_hypercorn(config)
+    code = run_hypercorn(config)
+    try:
+        asyncio.run(forget_clients(settings))
+    except Exception:
+        log.exception("could not clear per-client state at shutdown")
+    return code

@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -77,6 +78,9 @@ def test_without_base_url_it_starts_warns_and_stops_cleanly_on_sigterm(tmp_path:
     assert "BASE_URL" in output
     assert "WARNING" in output
     assert "Traceback" not in output
+    # The key that hashed client addresses does not outlive the server.
+    with contextlib.closing(sqlite3.connect(tmp_path / "db" / "skysend.db")) as db:
+        assert db.execute("SELECT count(*) FROM server_state").fetchone() == (0,)
 
 
 def worker_pids(server: ServerProcess) -> list[int]:

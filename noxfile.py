@@ -47,6 +47,18 @@ def typing(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmarks (not run by default): server throughput, requests/s, RSS."""
+    """Benchmarks (not run by default). ``nox -s bench -- ws_bench.py --size-mib 256`` picks
+    one script of bench/ and passes it the rest; without arguments every script runs."""
     session.install("-e", ".[test]")
-    session.run("python", "bench/server_bench.py", *session.posargs)
+    if session.posargs:
+        script, *rest = session.posargs
+        session.run("python", f"bench/{script}", *rest)
+        return
+    for script in (
+        "server_bench.py",
+        "ws_bench.py",
+        "notes_bench.py",
+        "client_bench.py",
+        "crypto_bench.py",
+    ):
+        session.run("python", f"bench/{script}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Self
@@ -44,6 +44,7 @@ from skysend_http.client.errors import (
     AuthError,
     WrongPasswordError,
 )
+from skysend_http.client.login import browser_login
 from skysend_http.client.models import (
     DownloadResult,
     Health,
@@ -122,6 +123,19 @@ class AsyncClient:
         await self._http.aclose()
 
     # --- system -----------------------------------------------------------------------
+
+    async def login(
+        self,
+        *,
+        open_browser: Callable[[str], object] | None = None,
+        on_url: Callable[[str], None] | None = None,
+    ) -> str:
+        """Obtain a session token with the browser (``cli_callback`` flow, oidc.md §9) and
+        use it from now on; returns it so that it can be stored."""
+        self.session_token = await browser_login(
+            self.base_url, open_browser=open_browser, on_url=on_url
+        )
+        return self.session_token
 
     async def config(self, *, refresh: bool = False, server: str | None = None) -> ServerConfig:
         """``GET /api/config`` (cached for a minute unless ``refresh``)."""

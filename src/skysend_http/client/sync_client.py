@@ -175,6 +175,7 @@ class Client:
     ) -> None:
         self.close()
 
+    login = _sync(AsyncClient.login)
     config = _sync(AsyncClient.config)
     health = _sync(AsyncClient.health)
     quota = _sync(AsyncClient.quota)

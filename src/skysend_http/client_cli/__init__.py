@@ -1,4 +1,5 @@
-"""The user-facing ``skysend`` commands: upload, download, note, note:view, delete, ls, config.
+"""The user-facing ``skysend`` commands: upload, download, note, note:view, delete, ls, config,
+auth.
 
 :func:`register` adds them to the ``skysend`` parser. Command modules (and with them the
 client library, httpx, websockets) are imported only when a client command runs, so
@@ -117,6 +118,11 @@ def register(subparsers: Any) -> None:
     ls.add_argument("-a", "--all", action="store_true", help="entries of all servers")
     _json(ls)
     ls.set_defaults(handler=_lazy("local_commands:ls"))
+
+    auth = subparsers.add_parser("auth", help="log in to a server that requires it (OIDC)")
+    auth.add_argument("action", choices=("login", "logout", "status"))
+    _server(auth)
+    auth.set_defaults(handler=_lazy("auth:run_action"))
 
     config = subparsers.add_parser("config", help="show or change the client configuration")
     config.add_argument(

@@ -81,16 +81,16 @@ def open_client(server: str, store: LocalStore, *, websocket: bool = True) -> Cl
 
 
 def use_session(client: Client, store: LocalStore, required: bool, output: Output) -> None:
-    """Send the stored OIDC session token when the server protects the operation."""
+    """Send a session token when the server protects the operation: the stored one if it
+    is valid for 30 s more, else one from the browser login (oidc.md §9)."""
     if not required:
         return
     output.info("Server requires authentication...")
     token = store.session_token(client.base_url)
     if token is None:
-        raise UsageError(
-            f"Not logged in to {client.base_url}: store a session token for it in "
-            f"{store.tokens_path} (see docs/user/cli.md, 'Servers that require login')"
-        )
+        from skysend_http.client_cli.auth import login_with_browser
+
+        token = login_with_browser(client, store, output)
     client.async_client.session_token = token
 
 

@@ -8,7 +8,6 @@ credentials (tokens, history with owner tokens and secrets) are created with mod
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import secrets
@@ -17,6 +16,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from skysend_http.client.login import jwt_claims
 
 HISTORY_LIMIT = 100
 TOKEN_MARGIN_S = 30
@@ -136,25 +137,34 @@ class LocalStore:
 
     # --- tokens.json -----------------------------------------------------------------
 
+    def stored_token(self, server: str) -> str | None:
+        """The token stored for ``server``, valid or not."""
+        token = _read_object(self.tokens_path).get(server.rstrip("/"))
+        return token if isinstance(token, str) and token else None
+
     def session_token(self, server: str) -> str | None:
         """The stored OIDC session token of ``server`` if it is valid for 30 s more."""
-        token = _read_object(self.tokens_path).get(server.rstrip("/"))
-        if not isinstance(token, str):
+        token = self.stored_token(server)
+        if token is None:
             return None
         expires = jwt_expiry(token)
         if expires is None or expires - TOKEN_MARGIN_S <= time.time():
             return None
         return token
 
+    def save_token(self, server: str, token: str | None) -> None:
+        """Store (or with ``None`` remove) the token of ``server``; the file stays 0600."""
+        tokens = _read_object(self.tokens_path)
+        if token is None:
+            tokens.pop(server.rstrip("/"), None)
+        else:
+            tokens[server.rstrip("/")] = token
+        _write_json(self.tokens_path, tokens, indent=2, private=True)
+
 
 def jwt_expiry(token: str) -> float | None:
     """``exp`` of a JWT, read without verification (the server verifies it)."""
-    try:
-        payload = token.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (IndexError, ValueError):
-        return None
-    exp = claims.get("exp") if isinstance(claims, dict) else None
+    exp = jwt_claims(token).get("exp")
     return float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None
 
 

@@ -187,6 +187,21 @@ def test_tokens_with_padding_and_16_byte_salt_are_accepted(client: httpx.Client)
 # -- POST /api/note: every check of §2.14, in order -----------------------------------
 
 
+def test_row1_rate_limit_comes_first(serve_app: Callable[..., str]) -> None:
+    """429 before the service toggle and before any check of the body."""
+    for env, body, status in (
+        ({"ENABLED_SERVICES": "file"}, b"{", 403),
+        ({}, json.dumps(note_fields()).encode(), 201),
+    ):
+        url = serve_app(RATE_LIMIT_MAX="20", **env)
+        with httpx.Client(base_url=url) as c:
+            first = c.post("/api/note", content=body)
+            assert first.status_code == status
+            for _ in range(int(first.headers["X-RateLimit-Remaining"])):
+                assert c.post("/api/note", content=body).status_code == status
+            assert_error(c.post("/api/note", content=body), 429, "Too many requests")
+
+
 def test_row2_disabled_service_wins_over_everything(serve_app: Callable[..., str]) -> None:
     url = serve_app(ENABLED_SERVICES="file")
     response = post_unsent(url, "/api/note", declared=3 * MIB)

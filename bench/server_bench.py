@@ -4,7 +4,8 @@ Starts the server in a child process on a fresh data folder and measures
 
 * single-request upload of 1 GiB (curl), download of 1 GiB (curl),
 * chunked upload with 10 MiB chunks, sequential and 3 in parallel (curl),
-* requests/s with p50/p99 for ``GET /api/health`` and ``GET /api/info/<id>`` under 50
+* requests/s with p50/p99 for ``GET /api/health``, ``GET /api/info/<id>``, ``POST /api/note``
+  and ``POST /api/note/<id>/view`` (unlimited views) under 50
   concurrent connections (wrk; ``apt-get install wrk``).
 
 Usage: ``python bench/server_bench.py [--size-mib 1024] [--workers N] [--duration 10]``.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import json
 import os
 import re
 import shutil
@@ -27,6 +29,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+import httpx
 import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,7 +128,8 @@ def split_payload(payload: Path, size: int) -> list[Path]:
 
 
 def chunked_upload(url: str, parts: list[Path], size: int, parallel: int) -> None:
-    """Init, then the chunks with ``parallel`` curl processes in flight, then finalize."""
+    """Init, then every chunk from one curl process (keep-alive; ``parallel`` transfers in
+    flight), then finalize."""
     headers = upload_headers(size, token())
     args = [h for k, v in headers.items() for h in ("-H", f"{k}: {v}")]
     out = curl("-X", "POST", *args, f"{url}/api/upload/init")
@@ -133,41 +137,57 @@ def chunked_upload(url: str, parts: list[Path], size: int, parallel: int) -> Non
     if not upload_id:
         raise RuntimeError(out)
     base = f"{url}/api/upload/{upload_id.group(1)}"
-    pending = list(enumerate(parts))
-    running: list[subprocess.Popen[bytes]] = []
-    while pending or running:
-        while pending and len(running) < parallel:
-            index, part = pending.pop(0)
-            running.append(
-                subprocess.Popen(
-                    [
-                        "curl",
-                        "-sS",
-                        "--fail-with-body",
-                        "-o",
-                        os.devnull,
-                        "-H",
-                        "Expect:",
-                        "--data-binary",
-                        f"@{part}",
-                        f"{base}/chunk?index={index}",
-                    ]
-                )
-            )
-        running[0].wait()
-        if running[0].returncode != 0:
-            raise RuntimeError("chunk upload failed")
-        running.pop(0)
+    transfers: list[str] = []
+    for index, part in enumerate(parts):
+        if transfers:
+            transfers.append("--next")
+        transfers += ["-o", os.devnull, "-H", "Expect:", "--data-binary", f"@{part}"]
+        transfers.append(f"{base}/chunk?index={index}")
+    mode = ["--parallel", "--parallel-max", str(parallel)] if parallel > 1 else []
+    curl(*mode, *transfers)
     curl("-X", "POST", "-H", f"X-Owner-Token: {headers['X-Owner-Token']}", f"{base}/finalize")
 
 
-def wrk(label: str, server: ServerProcess, url: str, duration: int) -> None:
+NOTE_AUTH = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
+
+
+def note_body() -> str:
+    return json.dumps(
+        {
+            "encryptedContent": base64.b64encode(os.urandom(1024)).decode(),
+            "nonce": base64.b64encode(os.urandom(12)).decode(),
+            "salt": token(),
+            "ownerToken": token(),
+            "authToken": NOTE_AUTH,
+            "contentType": "text",
+            "maxViews": 0,
+            "expireSec": 86400,
+        }
+    )
+
+
+def post_script(directory: Path, name: str, body: str) -> Path:
+    """A wrk Lua script that POSTs ``body`` as JSON."""
+    script = directory / f"{name}.lua"
+    script.write_text(
+        'wrk.method = "POST"\n'
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        f"wrk.body = {json.dumps(body)}\n"
+    )
+    return script
+
+
+def wrk(
+    label: str, server: ServerProcess, url: str, duration: int, script: Path | None = None
+) -> None:
     if not shutil.which("wrk"):
         print(f"{label:<38} skipped: wrk is not installed (apt-get install wrk)")
         return
     with PeakRss(server) as rss:
         out = subprocess.run(
-            ["wrk", "-t2", "-c50", f"-d{duration}s", "--latency", url],
+            ["wrk", "-t2", "-c50", f"-d{duration}s", "--latency"]
+            + (["-s", str(script)] if script else [])
+            + [url],
             capture_output=True,
             text=True,
             check=True,
@@ -233,6 +253,26 @@ def main() -> None:
                 server,
                 f"{server.url}/api/info/{upload_id}",
                 args.duration,
+            )
+            created = httpx.post(
+                f"{server.url}/api/note",
+                content=note_body(),
+                headers={"Content-Type": "application/json"},
+            )
+            note_id = created.json()["id"]
+            wrk(
+                "POST /api/note (50 connections)",
+                server,
+                f"{server.url}/api/note",
+                args.duration,
+                post_script(tmp_path, "create", note_body()),
+            )
+            wrk(
+                "POST /api/note/<id>/view (50 connections)",
+                server,
+                f"{server.url}/api/note/{note_id}/view",
+                args.duration,
+                post_script(tmp_path, "view", json.dumps({"authToken": NOTE_AUTH})),
             )
 
 

@@ -343,3 +343,24 @@ async def test_session_delete_cascades_to_chunks(db: SqliteDatabase) -> None:
         lambda conn: conn.execute("DELETE FROM upload_sessions WHERE id = ?", (session.id,)).close()
     )
     assert await store.chunks(session.id) == []
+
+
+async def test_writers_queue_on_the_writer_lock(path: Path, db: SqliteDatabase) -> None:
+    """A writer of another process holding the lock delays writes, not reads."""
+    import fcntl
+    import os
+
+    fd = os.open(f"{path}-wlock", os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        write = asyncio.ensure_future(
+            db.write(lambda conn: conn.execute("CREATE TABLE t (x)").close())
+        )
+        await asyncio.sleep(0.2)
+        assert not write.done()
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        await asyncio.wait_for(write, 5)
+    finally:
+        os.close(fd)
+    rows = await db.run(lambda conn: conn.execute("SELECT count(*) FROM t").fetchone())
+    assert tuple(rows) == (0,)

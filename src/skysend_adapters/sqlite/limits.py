@@ -68,16 +68,20 @@ class SqliteRateLimitStore:
 
     async def hit(self, key: str, now_ms: int, window_ms: int) -> RateWindow:
         params: dict[str, str | int] = {"key": key, "now": now_ms, "window": window_ms}
-        row = await self._db.run(lambda conn: _one(conn, _HIT, params))
+        row = await self._db.write(lambda conn: _one(conn, _HIT, params), transaction=False)
         return RateWindow(row[0], row[1])
 
     async def purge(self, now_ms: int) -> int:
         sql = "DELETE FROM rate_limits WHERE window_end <= ?"
-        deleted: int = await self._db.run(lambda conn: conn.execute(sql, (now_ms,)).rowcount)
+        deleted: int = await self._db.write(
+            lambda conn: conn.execute(sql, (now_ms,)).rowcount, transaction=False
+        )
         return deleted
 
     async def forget_all(self) -> None:
-        await self._db.run(lambda conn: conn.execute("DELETE FROM rate_limits").close())
+        await self._db.write(
+            lambda conn: conn.execute("DELETE FROM rate_limits").close(), transaction=False
+        )
 
 
 def _current_quota_key(conn: sqlite3.Connection, candidate: QuotaKey, now_ms: int) -> QuotaKey:
@@ -116,12 +120,14 @@ class SqliteQuotaStore:
             "now": now_ms,
             "window": window_ms,
         }
-        row = await self._db.run(lambda conn: _one(conn, _ADD_USAGE, params))
+        row = await self._db.write(lambda conn: _one(conn, _ADD_USAGE, params), transaction=False)
         return QuotaUsage(row[0], row[1])
 
     async def purge(self, now_ms: int) -> int:
         sql = "DELETE FROM quota_usage WHERE reset_at < ?"
-        deleted: int = await self._db.run(lambda conn: conn.execute(sql, (now_ms,)).rowcount)
+        deleted: int = await self._db.write(
+            lambda conn: conn.execute(sql, (now_ms,)).rowcount, transaction=False
+        )
         return deleted
 
 
@@ -140,7 +146,9 @@ class SqliteLockoutStore:
         if now_ms < until:
             return until
         # Ended: forget the entry, unless another request has locked it again meanwhile.
-        await self._db.run(lambda conn: conn.execute(_RELEASE, (key, now_ms)).close())
+        await self._db.write(
+            lambda conn: conn.execute(_RELEASE, (key, now_ms)).close(), transaction=False
+        )
         return None
 
     async def record_failure(
@@ -152,20 +160,26 @@ class SqliteLockoutStore:
             "max": max_attempts,
             "until": now_ms + lockout_ms,
         }
-        row = await self._db.run(lambda conn: _one(conn, _RECORD_FAILURE, params))
+        row = await self._db.write(
+            lambda conn: _one(conn, _RECORD_FAILURE, params), transaction=False
+        )
         return LockoutEntry(row[0], row[1])
 
     async def reset(self, key: str) -> None:
         sql = "DELETE FROM password_lockouts WHERE key = ?"
-        await self._db.run(lambda conn: conn.execute(sql, (key,)).close())
+        await self._db.write(lambda conn: conn.execute(sql, (key,)).close(), transaction=False)
 
     async def purge(self, now_ms: int) -> int:
         sql = "DELETE FROM password_lockouts WHERE locked_until <= ?"
-        deleted: int = await self._db.run(lambda conn: conn.execute(sql, (now_ms,)).rowcount)
+        deleted: int = await self._db.write(
+            lambda conn: conn.execute(sql, (now_ms,)).rowcount, transaction=False
+        )
         return deleted
 
     async def forget_all(self) -> None:
-        await self._db.run(lambda conn: conn.execute("DELETE FROM password_lockouts").close())
+        await self._db.write(
+            lambda conn: conn.execute("DELETE FROM password_lockouts").close(), transaction=False
+        )
 
 
 def _client_key(conn: sqlite3.Connection, candidate: bytes) -> bytes:
@@ -194,4 +208,6 @@ class SqliteClientKeyStore:
 
     async def forget_client_key(self) -> None:
         sql = "DELETE FROM server_state WHERE key = ?"
-        await self._db.run(lambda conn: conn.execute(sql, (_CLIENT_KEY,)).close())
+        await self._db.write(
+            lambda conn: conn.execute(sql, (_CLIENT_KEY,)).close(), transaction=False
+        )

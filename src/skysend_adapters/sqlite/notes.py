@@ -101,7 +101,7 @@ class SqliteNoteRepository:
             note.expires_at,
             note.created_at,
         )
-        await self._db.write(lambda conn: conn.execute(_INSERT, values).close())
+        await self._db.write(lambda conn: conn.execute(_INSERT, values).close(), transaction=False)
 
     async def get(self, note_id: str) -> Note | None:
         row = await self._db.run(lambda conn: conn.execute(_SELECT, (note_id,)).fetchone())
@@ -114,7 +114,9 @@ class SqliteNoteRepository:
         return count
 
     async def delete(self, note_id: str) -> bool:
-        deleted = await self._db.write(lambda conn: conn.execute(_DELETE, (note_id,)).rowcount)
+        deleted = await self._db.write(
+            lambda conn: conn.execute(_DELETE, (note_id,)).rowcount, transaction=False
+        )
         if deleted:
             await self._db.run(_scrub_log)
         return deleted == 1

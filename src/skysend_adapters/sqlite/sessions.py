@@ -89,7 +89,7 @@ class SqliteUploadSessionStore:
             session.last_activity_at,
             session.first_chunk_at,
         )
-        await self._db.write(lambda conn: conn.execute(_INSERT, values).close())
+        await self._db.write(lambda conn: conn.execute(_INSERT, values).close(), transaction=False)
 
     async def get(self, session_id: str) -> UploadSession | None:
         return await self._db.run(lambda conn: _read(conn, session_id))
@@ -160,4 +160,4 @@ class SqliteUploadSessionStore:
             "first_chunk_at = COALESCE(first_chunk_at, ?) WHERE id = ?"
         )
         params = (bytes_received, now_ms, now_ms, session_id)
-        await self._db.write(lambda conn: conn.execute(sql, params).close())
+        await self._db.write(lambda conn: conn.execute(sql, params).close(), transaction=False)

@@ -65,7 +65,7 @@ class SqliteUploadRepository:
             upload.created_at,
             f"{upload.id}.bin",
         )
-        await self._db.write(lambda conn: conn.execute(_INSERT, values).close())
+        await self._db.write(lambda conn: conn.execute(_INSERT, values).close(), transaction=False)
 
     async def get(self, upload_id: str) -> Upload | None:
         row = await self._db.run(lambda conn: conn.execute(_SELECT, (upload_id,)).fetchone())
@@ -76,7 +76,9 @@ class SqliteUploadRepository:
             "UPDATE uploads SET download_count = download_count + 1 "
             "WHERE id = ? AND download_count < max_downloads"
         )
-        return await self._db.write(lambda conn: conn.execute(sql, (upload_id,)).rowcount == 1)
+        return await self._db.write(
+            lambda conn: conn.execute(sql, (upload_id,)).rowcount == 1, transaction=False
+        )
 
     async def set_metadata_once(self, upload_id: str, encrypted_meta: bytes, nonce: bytes) -> bool:
         sql = (
@@ -84,11 +86,15 @@ class SqliteUploadRepository:
             "WHERE id = ? AND encrypted_meta IS NULL"
         )
         params = (encrypted_meta, nonce, upload_id)
-        return await self._db.write(lambda conn: conn.execute(sql, params).rowcount == 1)
+        return await self._db.write(
+            lambda conn: conn.execute(sql, params).rowcount == 1, transaction=False
+        )
 
     async def delete(self, upload_id: str) -> bool:
         sql = "DELETE FROM uploads WHERE id = ?"
-        return await self._db.write(lambda conn: conn.execute(sql, (upload_id,)).rowcount == 1)
+        return await self._db.write(
+            lambda conn: conn.execute(sql, (upload_id,)).rowcount == 1, transaction=False
+        )
 
     async def expired_ids(self, now_ms: int) -> list[str]:
         # Expired means now_ms >= expires_at * 1000; for integer seconds that is exactly

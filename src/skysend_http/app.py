@@ -13,7 +13,7 @@ from skysend_core.errors import SkySendError
 from skysend_http import files, notes, system, ws_upload
 from skysend_http.bootstrap import Services
 from skysend_http.errors import error_response, response_for
-from skysend_http.headers import HeaderPolicy
+from skysend_http.headers import HeaderPolicy, SecurityHeaders
 from skysend_http.limits import add_rate_limit_headers, count_request
 from skysend_http.limits import blueprint as limits_blueprint
 from skysend_http.streaming import StreamingHTTPConnection, StreamingRequest, body_left_unread
@@ -73,6 +73,7 @@ def create_app(services: Services) -> Quart:
     app.config.update(MAX_CONTENT_LENGTH=None, BODY_TIMEOUT=None, RESPONSE_TIMEOUT=None)
     app.extensions["skysend"] = services
     policy = HeaderPolicy(settings)
+    app.asgi_app = SecurityHeaders(app.asgi_app, settings)  # type: ignore[method-assign]
 
     @app.before_request
     async def pipeline() -> Response | None:

@@ -23,19 +23,17 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support.servers import ServerProcess  # noqa: E402
+from tests.support.servers import RssSampler, ServerProcess  # noqa: E402
 
 MIB = 1024 * 1024
 CHUNK = 10 * MIB
@@ -56,33 +54,9 @@ def upload_headers(size: int, auth: str, max_downloads: int = 100) -> dict[str, 
     }
 
 
-class PeakRss:
-    """Samples the server's process tree every 20 ms."""
-
-    def __init__(self, server: ServerProcess) -> None:
-        self.server = server
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            with suppress(psutil.Error):
-                self.peak = max(self.peak, self.server.rss_bytes())
-            time.sleep(0.02)
-
-    def __enter__(self) -> PeakRss:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
 @contextmanager
 def measured(label: str, server: ServerProcess, size: int | None = None) -> Iterator[None]:
-    with PeakRss(server) as rss:
+    with RssSampler(server) as rss:
         started = time.perf_counter()
         yield
         elapsed = time.perf_counter() - started
@@ -183,7 +157,7 @@ def wrk(
     if not shutil.which("wrk"):
         print(f"{label:<38} skipped: wrk is not installed (apt-get install wrk)")
         return
-    with PeakRss(server) as rss:
+    with RssSampler(server) as rss:
         out = subprocess.run(
             ["wrk", "-t2", "-c50", f"-d{duration}s", "--latency"]
             + (["-s", str(script)] if script else [])

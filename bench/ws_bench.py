@@ -20,49 +20,22 @@ import json
 import os
 import sys
 import tempfile
-import threading
 import time
-from contextlib import suppress
 from pathlib import Path
 
 import httpx
-import psutil
 from websockets.asyncio.client import connect
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support.servers import ServerProcess  # noqa: E402
+from tests.support.servers import RssSampler, ServerProcess  # noqa: E402
 
 MIB = 1024 * 1024
 
 
 def token(size: int = 32) -> str:
     return base64.urlsafe_b64encode(os.urandom(size)).rstrip(b"=").decode()
-
-
-class PeakRss:
-    """Samples the server's process tree every 20 ms."""
-
-    def __init__(self, server: ServerProcess) -> None:
-        self.server = server
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            with suppress(psutil.Error):
-                self.peak = max(self.peak, self.server.rss_bytes())
-            time.sleep(0.02)
-
-    def __enter__(self) -> PeakRss:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 async def ws_upload(url: str, size: int, frame_size: int) -> tuple[str, str, float]:
@@ -120,7 +93,7 @@ def main() -> None:
         )
         for run in range(1, args.runs + 1):
             idle = server.rss_bytes()
-            with PeakRss(server) as rss:
+            with RssSampler(server) as rss:
                 upload_id, owner, elapsed = asyncio.run(ws_upload(server.url, size, frame))
             info = httpx.get(f"{server.url}/api/info/{upload_id}").json()
             if info["size"] != size:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,7 +25,7 @@ from tests.support.files_api import (
     upload,
     upload_headers,
 )
-from tests.support.servers import ServerProcess
+from tests.support.servers import RssSampler, ServerProcess
 
 GIB = 1024 * MIB
 RSS_BUDGET = 64 * MIB
@@ -43,37 +42,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 def client(server: ServerProcess) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.url, timeout=120) as http:
         yield http
-
-
-class RssSampler:
-    """Samples the server's total RSS every 50 ms in a thread; ``peak`` afterwards."""
-
-    def __init__(self, server: ServerProcess, interval: float = 0.05) -> None:
-        self._server = server
-        self._interval = interval
-        self._stop = threading.Event()
-        self.baseline = server.rss_bytes()
-        self.peak = self.baseline
-        self.samples = 0
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self._server.rss_bytes())
-            self.samples += 1
-            self._stop.wait(self._interval)
-
-    def __enter__(self) -> RssSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-    @property
-    def growth(self) -> int:
-        return self.peak - self.baseline
 
 
 def hashed(source: Iterator[bytes], digest: hashlib._Hash) -> Iterator[bytes]:

@@ -30,7 +30,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.support.servers import ServerProcess, base_env, free_port, wait_healthy
+from tests.support.servers import RssSampler, ServerProcess, base_env, free_port, wait_healthy
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -665,19 +665,7 @@ async def test_several_uploads_with_two_workers(tmp_path: Path) -> None:
 async def test_one_gib_keeps_server_memory_flat(tmp_path: Path) -> None:
     with ServerProcess(tmp_path / "rss") as server:
         await upload(server.url, os.urandom(8 * MIB))  # warm up allocator and caches
-        baseline = server.rss_bytes()
-        peak = baseline
-        stop = threading.Event()
-
-        def sample() -> None:
-            nonlocal peak
-            while not stop.is_set():
-                peak = max(peak, server.rss_bytes())
-                time.sleep(0.05)
-
-        sampler = threading.Thread(target=sample)
-        sampler.start()
-        try:
+        with RssSampler(server) as rss:
             frame = os.urandom(FRAME)
             total = 1024 * MIB
             message, _ = init_message(total)
@@ -686,10 +674,7 @@ async def test_one_gib_keeps_server_memory_flat(tmp_path: Path) -> None:
                 for _ in range(total // FRAME):
                     await ws.send(frame)
                 await finish(ws)
-        finally:
-            stop.set()
-            sampler.join()
-        assert peak - baseline < 64 * MIB, f"RSS grew by {(peak - baseline) / MIB:.1f} MiB"
+        assert rss.growth < 64 * MIB, f"RSS grew by {rss.growth / MIB:.1f} MiB"
 
 
 # -- a throttled blob store (in-process app over memory adapters) ----------------------

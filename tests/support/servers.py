@@ -168,3 +168,38 @@ class ServerProcess:
     def __exit__(self, *exc: object) -> None:
         if self.stop() == -9:
             pass
+
+
+class RssSampler:
+    """Samples a server's total RSS (all its processes) in a thread until the block ends;
+    ``baseline`` (at start), ``peak`` and ``growth`` afterwards."""
+
+    def __init__(self, server: ServerProcess, interval: float = 0.02) -> None:
+        self._server = server
+        self._interval = interval
+        self._stop = threading.Event()
+        self.baseline = server.rss_bytes()
+        self.peak = self.baseline
+        self.samples = 0
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        import psutil
+
+        while not self._stop.is_set():
+            with contextlib.suppress(psutil.Error):
+                self.peak = max(self.peak, self._server.rss_bytes())
+            self.samples += 1
+            self._stop.wait(self._interval)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    @property
+    def growth(self) -> int:
+        return self.peak - self.baseline

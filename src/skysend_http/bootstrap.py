@@ -27,8 +27,7 @@ class Wiring:
     files: Files
     notes: Notes
     cleanup: Cleanup
-    #: ``None``: per-process in-memory limits (fine for one process, e.g. in tests).
-    limits: Limits | None = None
+    limits: Limits
     closers: list[Callable[[], Any]] = attrs.Factory(list)
 
 
@@ -62,10 +61,7 @@ class Services:
 
     @property
     def limits(self) -> Limits:
-        limits = self._wired().limits
-        if limits is None:
-            raise RuntimeError("services are not started")
-        return limits
+        return self._wired().limits
 
     @property
     def cleanup(self) -> Cleanup:
@@ -74,9 +70,7 @@ class Services:
     async def start(self, *, periodic: bool = True) -> None:
         """Open storage, load the client and quota keys, run one cleanup (a failure aborts
         start-up), start the job."""
-        self._wiring = wiring = await self.open_storage()
-        if wiring.limits is None:
-            wiring.limits = self._in_memory_limits()
+        self._wiring = await self.open_storage()
         try:
             await self.limits.start()
             await self.cleanup.run()
@@ -99,23 +93,6 @@ class Services:
             result = close()
             if asyncio.iscoroutine(result):
                 await result
-
-    def _in_memory_limits(self) -> Limits:
-        from skysend_adapters.memory import (
-            InMemoryClientKeyStore,
-            InMemoryLockoutStore,
-            InMemoryQuotaStore,
-            InMemoryRateLimitStore,
-        )
-
-        return Limits(
-            self.settings,
-            InMemoryRateLimitStore(),
-            InMemoryQuotaStore(),
-            InMemoryLockoutStore(),
-            InMemoryClientKeyStore(),
-            self.clock,
-        )
 
     async def _periodic_cleanup(self) -> None:
         while True:

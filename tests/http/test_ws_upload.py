@@ -38,7 +38,11 @@ from skysend_adapters.clock import ManualClock
 from skysend_adapters.filesystem import FilesystemBlobStore
 from skysend_adapters.memory import (
     InMemoryBlobStore,
+    InMemoryClientKeyStore,
+    InMemoryLockoutStore,
     InMemoryNoteRepository,
+    InMemoryQuotaStore,
+    InMemoryRateLimitStore,
     InMemoryUploadRepository,
     InMemoryUploadSessionStore,
 )
@@ -47,6 +51,7 @@ from skysend_core.config import Settings
 from skysend_core.crypto.ece import decrypt_payload, encrypt_payload
 from skysend_core.errors import StorageError
 from skysend_core.lifecycle import Cleanup
+from skysend_core.limits import Limits
 from skysend_core.notes import Notes
 from skysend_core.ports import PartRef
 from skysend_core.uploads import Files
@@ -733,9 +738,18 @@ class InProcess:
         files = Files(settings, self.uploads, self.sessions, self.blobs, clock)  # type: ignore[arg-type]
         self.cleanup = Cleanup(self.uploads, self.sessions, self.blobs, clock)  # type: ignore[arg-type]
 
+        limits = Limits(
+            settings,
+            InMemoryRateLimitStore(),
+            InMemoryQuotaStore(),
+            InMemoryLockoutStore(),
+            InMemoryClientKeyStore(),
+            clock,
+        )
+
         async def open_storage() -> Wiring:
             notes = Notes(settings, InMemoryNoteRepository(), clock)
-            return Wiring(files=files, notes=notes, cleanup=self.cleanup)
+            return Wiring(files=files, notes=notes, cleanup=self.cleanup, limits=limits)
 
         self.services = Services(settings, clock, public_config(settings), open_storage)
         self.url = ""

@@ -9,7 +9,12 @@ from quart import Blueprint, Response, current_app, request
 
 from skysend_core.errors import Gone, NotFound
 from skysend_core.ports import BlobReader
-from skysend_core.upload_params import HEADER_NAMES, UploadParams, parse_upload_params
+from skysend_core.upload_params import (
+    HEADER_NAMES,
+    UploadParams,
+    declared_length,
+    parse_upload_params,
+)
 from skysend_core.uploads import Files
 from skysend_http.errors import json_response
 from skysend_http.limits import check_upload_quota, password_attempt, record_upload
@@ -31,18 +36,25 @@ def _share_url(upload_id: str) -> str:
     return f"{_files().settings.base_url}/file/{upload_id}"
 
 
-def _upload_params() -> UploadParams:
+def _raw_upload_params() -> dict[str, str | None]:
+    """The upload parameters of the request's headers, under their WebSocket key names."""
     raw = {key: request.headers.get(header) for key, header in HEADER_NAMES.items()}
     raw["contentLength"] = request.headers.get("X-Content-Length") or request.headers.get(
         "Content-Length"
     )
+    return raw
+
+
+async def _checked_upload_params() -> UploadParams:
+    """Quota first (on the declared length alone), then the header rules (§2.4, §2.5)."""
+    raw = _raw_upload_params()
+    await check_upload_quota(declared_length(raw))
     return parse_upload_params(raw, _files().settings)
 
 
 @blueprint.post("/upload")
 async def upload() -> Response:
-    await check_upload_quota()
-    params = _upload_params()
+    params = await _checked_upload_params()
     created = await _files().upload(params, body_stream(request), request.content_length)
     await record_upload(created.size)
     return json_response({"id": created.id, "url": _share_url(created.id)})
@@ -50,8 +62,7 @@ async def upload() -> Response:
 
 @blueprint.post("/upload/init")
 async def init_chunked() -> Response:
-    await check_upload_quota()
-    session_id = await _files().init_chunked(_upload_params())
+    session_id = await _files().init_chunked(await _checked_upload_params())
     return json_response({"id": session_id}, 201)
 
 

@@ -17,7 +17,6 @@ from quart import Blueprint, Response, current_app, g, has_websocket_context, re
 from skysend_core.errors import StorageError
 from skysend_core.limits import Limits
 from skysend_core.limits_model import TOO_MANY_REQUESTS, RateDecision, client_ip
-from skysend_core.parsing import parse_js_int
 from skysend_http.errors import error_response, json_response
 from skysend_http.shapes import iso_ms
 
@@ -80,19 +79,10 @@ def add_rate_limit_headers(response: Response) -> None:
 # -- upload quota --------------------------------------------------------------------------
 
 
-def declared_length() -> int:
-    """§1.10: ``X-Content-Length``, else ``Content-Length``, else 0, read as a leading
-    integer before any other validation (a value without digits counts as 0)."""
-    raw = request.headers.get("X-Content-Length") or request.headers.get("Content-Length")
-    return (parse_js_int(raw) if raw else None) or 0
-
-
-async def check_upload_quota(declared: int | None = None) -> None:
+async def check_upload_quota(declared: int) -> None:
     """At upload creation: raise ``QuotaExceeded`` (429) or ``TooLarge`` (413) for the
-    client. ``declared``: the WebSocket ``contentLength``; ``None`` reads the request's
-    headers (:func:`declared_length`)."""
-    size = declared_length() if declared is None else declared
-    await _limits().check_quota(request_ip(), size)
+    client, given the declared encrypted size (``upload_params.declared_length``)."""
+    await _limits().check_quota(request_ip(), declared)
 
 
 async def record_upload(size: int) -> None:

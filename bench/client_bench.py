@@ -26,18 +26,14 @@ import resource
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from contextlib import suppress
 from pathlib import Path
 from typing import Any
-
-import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support.servers import ServerProcess  # noqa: E402
+from tests.support.servers import RssSampler, ServerProcess  # noqa: E402
 
 MIB = 1024 * 1024
 
@@ -107,26 +103,12 @@ def run_child(*argv: str) -> tuple[dict[str, Any], int]:
     """Run a child, sampling its RSS; returns its JSON line and the peak RSS seen."""
     command = [sys.executable, __file__, *argv]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    peak = 0
-    stop = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        handle = psutil.Process(process.pid)
-        while not stop.is_set():
-            with suppress(psutil.Error):
-                peak = max(peak, handle.memory_info().rss)
-            time.sleep(0.02)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    out, _ = process.communicate()
-    stop.set()
-    sampler.join()
+    with RssSampler(process.pid) as rss:
+        out, _ = process.communicate()
     if process.returncode != 0:
         raise RuntimeError(f"child {argv[:2]} failed with {process.returncode}")
     data: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
-    return data, max(peak, int(data["maxrss"]))
+    return data, max(rss.peak, int(data["maxrss"]))
 
 
 def main() -> None:

@@ -11,16 +11,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Callable
-from contextlib import suppress
 from pathlib import Path
 
-import psutil
 import pytest
 
 from tests.client.live import Live
+from tests.support.servers import RssSampler
 
 GIB = 1024**3
 MIB = 1024**2
@@ -55,27 +52,11 @@ def run_measured(*args: str) -> tuple[dict[str, object], int]:
     process = subprocess.Popen(
         [sys.executable, "-c", CHILD, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
-    peak = 0
-    done = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        handle = psutil.Process(process.pid)
-        while not done.is_set():
-            with suppress(psutil.Error):
-                peak = max(peak, handle.memory_info().rss)
-            time.sleep(0.02)
-
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    try:
+    with RssSampler(process.pid) as rss:
         out, err = process.communicate(timeout=600)
-    finally:
-        done.set()
-        sampler.join()
     assert process.returncode == 0, err.decode()
     data: dict[str, object] = json.loads(out)
-    return data, max(peak, int(str(data["maxrss"])))
+    return data, max(rss.peak, int(str(data["maxrss"])))
 
 
 @pytest.mark.slow

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import httpx
@@ -71,7 +71,7 @@ def running_app(data_dir: Path, overrides: Mapping[str, str] | None = None) -> I
 
     async def main() -> None:
         started.set()
-        await serve(app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+        await serve(app, config, shutdown_trigger=stop.wait)
 
     thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
     thread.start()
@@ -171,24 +171,30 @@ class ServerProcess:
 
 
 class RssSampler:
-    """Samples a server's total RSS (all its processes) in a thread until the block ends;
-    ``baseline`` (at start), ``peak`` and ``growth`` afterwards."""
+    """Samples a resident set size in a thread until the block ends; ``baseline`` (at
+    start), ``peak`` and ``growth`` afterwards. ``source`` is a :class:`ServerProcess`
+    (all its processes) or a process id."""
 
-    def __init__(self, server: ServerProcess, interval: float = 0.02) -> None:
-        self._server = server
+    def __init__(self, source: ServerProcess | int, interval: float = 0.02) -> None:
+        self._measure = source.rss_bytes if isinstance(source, ServerProcess) else _rss_of(source)
         self._interval = interval
         self._stop = threading.Event()
-        self.baseline = server.rss_bytes()
+        self.baseline = self._sample()
         self.peak = self.baseline
         self.samples = 0
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _run(self) -> None:
+    def _sample(self) -> int:
         import psutil
 
+        try:
+            return self._measure()
+        except psutil.Error:  # the process is gone (or not yet there)
+            return 0
+
+    def _run(self) -> None:
         while not self._stop.is_set():
-            with contextlib.suppress(psutil.Error):
-                self.peak = max(self.peak, self._server.rss_bytes())
+            self.peak = max(self.peak, self._sample())
             self.samples += 1
             self._stop.wait(self._interval)
 
@@ -203,3 +209,10 @@ class RssSampler:
     @property
     def growth(self) -> int:
         return self.peak - self.baseline
+
+
+def _rss_of(pid: int) -> Callable[[], int]:
+    import psutil
+
+    process = psutil.Process(pid)
+    return lambda: int(process.memory_info().rss)

@@ -19,7 +19,7 @@ from skysend_http.client_cli.common import (
     resolve_server,
     use_session,
 )
-from skysend_http.client_cli.local import LocalStore, iso
+from skysend_http.client_cli.local import LocalStore, history_entry, iso
 from skysend_http.client_cli.output import Output
 from skysend_http.client_cli.prompt import UsageError
 
@@ -60,7 +60,12 @@ def upload(args: argparse.Namespace, output: Output) -> None:
         )
         progress.finish()
         output.info("Upload complete.")
-    store.remember("uploads", _history_entry(server, result))
+    store.remember(
+        "uploads",
+        history_entry(
+            server, result, fileNames=list(result.file_names), totalSize=result.total_size
+        ),
+    )
     if output.json_mode:
         output.result(_upload_json(result))
         return
@@ -88,23 +93,6 @@ def _upload_json(result: UploadResult) -> dict[str, Any]:
         "hasPassword": result.has_password,
         "expiresAt": iso(result.expires_at),
     }
-
-
-def _history_entry(server: str, result: UploadResult) -> dict[str, Any]:
-    entry: dict[str, Any] = {
-        "id": result.id,
-        "server": server,
-        "url": result.url,
-        "ownerToken": result.owner_token,
-        "fileNames": list(result.file_names),
-        "totalSize": result.total_size,
-        "hasPassword": result.has_password,
-        "createdAt": iso(result.created_at),
-        "expireSec": result.expire_sec,
-    }
-    if result.owner_secret is not None:
-        entry["ownerSecret"] = result.owner_secret
-    return entry
 
 
 def download(args: argparse.Namespace, output: Output) -> None:

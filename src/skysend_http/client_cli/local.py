@@ -35,6 +35,26 @@ def iso(moment: datetime | None = None) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+def history_entry(server: str, result: Any, **specific: Any) -> dict[str, Any]:
+    """A local history entry: what every upload and note records, plus ``specific``.
+
+    ``result`` is an ``UploadResult`` or a ``NoteResult``; the owner secret is kept only
+    when the owner token was derived from one."""
+    entry: dict[str, Any] = {
+        "id": result.id,
+        "server": server,
+        "url": result.url,
+        "ownerToken": result.owner_token,
+        **specific,
+        "hasPassword": result.has_password,
+        "createdAt": iso(result.created_at),
+        "expireSec": result.expire_sec,
+    }
+    if result.owner_secret is not None:
+        entry["ownerSecret"] = result.owner_secret
+    return entry
+
+
 def parse_iso(value: object) -> float | None:
     """Seconds since the epoch of an ISO-8601 timestamp, or ``None``."""
     if not isinstance(value, str) or not value:

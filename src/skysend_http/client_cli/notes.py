@@ -11,7 +11,6 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 from skysend_core.crypto import (
     CodeBlock,
@@ -20,7 +19,7 @@ from skysend_core.crypto import (
     parse_password_note,
     parse_share_url,
 )
-from skysend_http.client import NoteResult, options
+from skysend_http.client import options
 from skysend_http.client.units import format_expiry
 from skysend_http.client_cli.common import (
     PROMPT,
@@ -31,7 +30,7 @@ from skysend_http.client_cli.common import (
     resolve_server,
     use_session,
 )
-from skysend_http.client_cli.local import LocalStore, iso
+from skysend_http.client_cli.local import LocalStore, history_entry
 from skysend_http.client_cli.output import Output
 from skysend_http.client_cli.prompt import UsageError
 
@@ -112,7 +111,7 @@ def create(args: argparse.Namespace, output: Output) -> None:
             password=password,
             owner="link" if args.owner_from_link else "independent",
         )
-    store.remember("notes", _history_entry(server, result))
+    store.remember("notes", history_entry(server, result, contentType=result.content_type))
     if output.json_mode:
         output.result(
             {
@@ -135,22 +134,6 @@ def create(args: argparse.Namespace, output: Output) -> None:
     )
     if result.has_password:
         output.info("Password protected: yes")
-
-
-def _history_entry(server: str, result: NoteResult) -> dict[str, Any]:
-    entry: dict[str, Any] = {
-        "id": result.id,
-        "server": server,
-        "url": result.url,
-        "ownerToken": result.owner_token,
-        "contentType": result.content_type,
-        "hasPassword": result.has_password,
-        "createdAt": iso(result.created_at),
-        "expireSec": result.expire_sec,
-    }
-    if result.owner_secret is not None:
-        entry["ownerSecret"] = result.owner_secret
-    return entry
 
 
 def view(args: argparse.Namespace, output: Output) -> None:

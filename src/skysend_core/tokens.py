@@ -6,20 +6,21 @@ constant time, so a leaked database holds no usable credential.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 import json
-import re
 
+from skysend_core.crypto.encoding import b64_decode_any, b64_encode, b64url_decode, b64url_encode
 from skysend_core.errors import InvalidRequest
 
-_B64URL_CHARS = re.compile(r"[A-Za-z0-9_-]*")
-_LENIENT_CHARS = re.compile(r"[A-Za-z0-9+/_-]*")
 # Compared against when a presented token cannot be decoded, so that both paths do the
 # same constant-time work.
 _DUMMY_DIGEST = hashlib.sha256(b"").digest()
+
+#: base64url without padding (tokens, salts) and standard padded base64 (ciphertext in
+#: responses): the encoders of the E2EE scheme, one implementation for both sides.
+encode_b64url = b64url_encode
+encode_b64 = b64_encode
 
 
 def decode_b64url(value: str) -> bytes | None:
@@ -27,33 +28,18 @@ def decode_b64url(value: str) -> bytes | None:
 
     Returns ``None`` for a malformed value (bad character, or length ≡ 1 mod 4).
     """
-    stripped = value.rstrip("=")
-    if not _B64URL_CHARS.fullmatch(stripped) or len(stripped) % 4 == 1:
+    try:
+        return b64url_decode(value)
+    except ValueError:
         return None
-    return base64.urlsafe_b64decode(stripped + "=" * (-len(stripped) % 4))
 
 
 def decode_lenient_b64(value: str) -> bytes | None:
     """Either base64 alphabet, padding optional. ``None`` if malformed or empty."""
-    stripped = value.rstrip("=")
-    if not _LENIENT_CHARS.fullmatch(stripped) or len(stripped) % 4 == 1:
-        return None
-    normalized = stripped.replace("-", "+").replace("_", "/")
     try:
-        decoded = base64.b64decode(normalized + "=" * (-len(normalized) % 4), validate=True)
-    except binascii.Error:
+        return b64_decode_any(value) or None
+    except ValueError:
         return None
-    return decoded or None
-
-
-def encode_b64url(data: bytes) -> str:
-    """base64url without padding, as every token and salt is sent."""
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def encode_b64(data: bytes) -> str:
-    """Standard base64 with padding (metadata and note ciphertext in responses)."""
-    return base64.b64encode(data).decode("ascii")
 
 
 def digest_token(token: bytes) -> bytes:

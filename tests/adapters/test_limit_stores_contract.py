@@ -5,13 +5,13 @@ that the SQLite stores stay atomic across separate connections (worker processes
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import attrs
 import pytest
 
+from skysend_adapters.mapped_rates import MappedRateLimitStore
 from skysend_core.limits_model import QUOTA_KEY_MAX_AGE_MS, LockoutEntry, QuotaKey, QuotaUsage
 from skysend_core.ports import ClientKeyStore, LockoutStore, QuotaStore, RateLimitStore
 from tests.adapters.factories import NOW_MS
@@ -31,7 +31,7 @@ class Stores:
     keys: ClientKeyStore
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "embedded"])
 async def stores(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Stores]:
     if request.param == "memory":
         from skysend_adapters.memory import (
@@ -53,16 +53,12 @@ async def stores(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         SqliteDatabase,
         SqliteLockoutStore,
         SqliteQuotaStore,
-        SqliteRateLimitStore,
     )
 
+    rates = MappedRateLimitStore.open(tmp_path / "db" / "rate-limits")
     async with await SqliteDatabase.open(tmp_path / "db" / "skysend.db") as db:
-        yield Stores(
-            SqliteRateLimitStore(db),
-            SqliteQuotaStore(db),
-            SqliteLockoutStore(db),
-            SqliteClientKeyStore(db),
-        )
+        yield Stores(rates, SqliteQuotaStore(db), SqliteLockoutStore(db), SqliteClientKeyStore(db))
+    rates.close()
 
 
 # -- RateLimitStore ------------------------------------------------------------------------
@@ -280,28 +276,6 @@ async def test_a_forgotten_client_key_is_replaced(stores: Stores) -> None:
 
 
 # -- SQLite across connections -------------------------------------------------------------
-
-
-async def test_sqlite_hits_from_separate_connections_share_one_counter(tmp_path: Path) -> None:
-    from skysend_adapters.sqlite import SqliteDatabase, SqliteRateLimitStore
-
-    path = tmp_path / "db" / "skysend.db"
-    barrier = threading.Barrier(3)
-
-    def worker() -> list[int]:
-        async def main() -> list[int]:
-            async with await SqliteDatabase.open(path) as db:
-                store = SqliteRateLimitStore(db)
-                await asyncio.to_thread(barrier.wait)
-                windows = [await store.hit("k", NOW_MS, WINDOW) for _ in range(30)]
-                return [w.count for w in windows]
-
-        return asyncio.run(main())
-
-    async with await SqliteDatabase.open(path):  # migrate once up front
-        pass
-    counts = await asyncio.gather(*(asyncio.to_thread(worker) for _ in range(3)))
-    assert sorted(c for per_worker in counts for c in per_worker) == list(range(1, 91))
 
 
 async def test_sqlite_client_key_is_shared_by_connections(tmp_path: Path) -> None:

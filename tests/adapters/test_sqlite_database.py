@@ -103,7 +103,11 @@ DEFAULTS = {
     ("upload_sessions", "bytes_received"): "0",
     ("quota_usage", "bytes_used"): "0",
 }
-MIGRATION_NAMES = ["m001_initial_schema", "m002_client_limits"]
+MIGRATION_NAMES = [
+    "m001_initial_schema",
+    "m002_client_limits",
+    "m003_rate_limits_leave_the_database",
+]
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from skysend_adapters.sqlite.limits import (
     SqliteClientKeyStore,
     SqliteLockoutStore,
     SqliteQuotaStore,
-    SqliteRateLimitStore,
 )
 from skysend_adapters.sqlite.notes import SqliteNoteRepository
 from skysend_adapters.sqlite.sessions import SqliteUploadSessionStore
@@ -17,7 +16,6 @@ __all__ = [
     "SqliteLockoutStore",
     "SqliteNoteRepository",
     "SqliteQuotaStore",
-    "SqliteRateLimitStore",
     "SqliteUploadRepository",
     "SqliteUploadSessionStore",
 ]

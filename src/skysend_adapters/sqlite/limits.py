@@ -1,10 +1,11 @@
-"""Per-client state in SQLite: rate-limit windows, upload quota, password lockouts and the
-client key (storage-and-lifecycle.md §2.3, §2.5), shared by every worker process.
+"""Per-client state in SQLite: upload quota, password lockouts and the client key
+(storage-and-lifecycle.md §2.3, §2.5), shared by every worker process. (Rate-limit windows
+live in ``skysend_adapters.mapped_rates``.)
 
 Every decision that must not race is one statement: an ``INSERT … ON CONFLICT DO UPDATE …
 RETURNING`` applies the rule of ``skysend_core.limits_model`` where the row lives. Single
 statements run in autocommit mode (each is its own transaction, the cheapest write SQLite
-has); the rate-limit hit, made on every request, is exactly one.
+has).
 """
 
 from __future__ import annotations
@@ -13,15 +14,7 @@ import sqlite3
 from collections.abc import Mapping
 
 from skysend_adapters.sqlite.database import SqliteDatabase
-from skysend_core.limits_model import LockoutEntry, QuotaKey, QuotaUsage, RateWindow
-
-_HIT = """
-INSERT INTO rate_limits (key, count, window_end) VALUES (:key, 1, :now + :window)
-ON CONFLICT (key) DO UPDATE SET
-    count = CASE WHEN :now >= window_end THEN 1 ELSE count + 1 END,
-    window_end = CASE WHEN :now >= window_end THEN excluded.window_end ELSE window_end END
-RETURNING count, window_end
-"""
+from skysend_core.limits_model import LockoutEntry, QuotaKey, QuotaUsage
 
 # Get or create, then add: an ended entry (now >= reset_at) starts over empty.
 _ADD_USAGE = """
@@ -58,30 +51,6 @@ def _one(conn: sqlite3.Connection, sql: str, params: Mapping[str, str | int]) ->
     """Run one ``… RETURNING`` statement to completion (which commits it) and return its row."""
     rows: list[sqlite3.Row] = conn.execute(sql, params).fetchall()
     return rows[0]
-
-
-class SqliteRateLimitStore:
-    """``RateLimitStore``: one upsert per counted request."""
-
-    def __init__(self, db: SqliteDatabase) -> None:
-        self._db = db
-
-    async def hit(self, key: str, now_ms: int, window_ms: int) -> RateWindow:
-        params: dict[str, str | int] = {"key": key, "now": now_ms, "window": window_ms}
-        row = await self._db.write(lambda conn: _one(conn, _HIT, params), transaction=False)
-        return RateWindow(row[0], row[1])
-
-    async def purge(self, now_ms: int) -> int:
-        sql = "DELETE FROM rate_limits WHERE window_end <= ?"
-        deleted: int = await self._db.write(
-            lambda conn: conn.execute(sql, (now_ms,)).rowcount, transaction=False
-        )
-        return deleted
-
-    async def forget_all(self) -> None:
-        await self._db.write(
-            lambda conn: conn.execute("DELETE FROM rate_limits").close(), transaction=False
-        )
 
 
 def _current_quota_key(conn: sqlite3.Connection, candidate: QuotaKey, now_ms: int) -> QuotaKey:

@@ -130,3 +130,10 @@ def m002_client_limits(db: Database) -> None:
     """Upload quota, rate-limit windows, password lockouts and the per-server client key."""
     for statement in _CLIENT_LIMITS_SCHEMA:
         db.execute(statement)
+
+
+@MIGRATIONS()
+def m003_rate_limits_leave_the_database(db: Database) -> None:
+    """Rate-limit windows live in their own memory-mapped table
+    (``skysend_adapters.mapped_rates``): a write per request cost too much here."""
+    db.execute("DROP TABLE IF EXISTS rate_limits")

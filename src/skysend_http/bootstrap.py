@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -18,6 +19,9 @@ from skysend_core.ports import Clock
 from skysend_core.uploads import Files
 
 log = logging.getLogger(__name__)
+
+#: The rate-limit table, beside the database (``DATA_DIR/db/rate-limits``).
+RATE_TABLE = "rate-limits"
 
 
 @attrs.define
@@ -112,13 +116,13 @@ def build(settings: Settings) -> Services:
 
     async def open_storage() -> Wiring:
         from skysend_adapters.filesystem import FilesystemBlobStore
+        from skysend_adapters.mapped_rates import MappedRateLimitStore
         from skysend_adapters.sqlite import (
             SqliteClientKeyStore,
             SqliteDatabase,
             SqliteLockoutStore,
             SqliteNoteRepository,
             SqliteQuotaStore,
-            SqliteRateLimitStore,
             SqliteUploadRepository,
             SqliteUploadSessionStore,
         )
@@ -126,6 +130,7 @@ def build(settings: Settings) -> Services:
         database = await SqliteDatabase.open(settings.db_path)
         try:
             blobs = FilesystemBlobStore(settings.uploads_dir)
+            rates = MappedRateLimitStore.open(Path(settings.db_path).with_name(RATE_TABLE))
         except BaseException:
             await database.close()
             raise
@@ -134,7 +139,7 @@ def build(settings: Settings) -> Services:
         note_repository = SqliteNoteRepository(database)
         limits = Limits(
             settings,
-            SqliteRateLimitStore(database),
+            rates,
             SqliteQuotaStore(database),
             SqliteLockoutStore(database),
             SqliteClientKeyStore(database),
@@ -145,7 +150,7 @@ def build(settings: Settings) -> Services:
             notes=Notes(settings, note_repository, clock),
             limits=limits,
             cleanup=Cleanup(uploads, sessions, blobs, clock, notes=note_repository, limits=limits),
-            closers=[database.close],
+            closers=[database.close, rates.close],
         )
 
     return Services(

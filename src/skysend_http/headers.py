@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any
 from urllib.parse import urlsplit
-
-from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
-from quart import Response
-from werkzeug.datastructures import Headers
 
 from skysend_core.config import Settings
 
@@ -20,17 +14,6 @@ ALLOW_HEADERS = (
     "X-Password-Algo,Authorization"
 )
 HEALTH_ALLOW_METHODS = "GET,HEAD,PUT,POST,DELETE,PATCH"
-
-ASGIApp = Callable[[Any, ASGIReceiveCallable, ASGISendCallable], Awaitable[None]]
-
-
-def _add_vary(headers: Headers, name: str) -> None:
-    """Append ``name`` to ``Vary`` unless it is already listed (§1.6 "appended")."""
-    listed = {
-        token.strip().lower() for value in headers.get_all("Vary") for token in value.split(",")
-    }
-    if name.lower() not in listed:
-        headers.add("Vary", name)
 
 
 def _origin(url: str) -> str:
@@ -89,83 +72,66 @@ def security_headers(settings: Settings) -> dict[str, str]:
     }
 
 
-class SecurityHeaders:
-    """ASGI middleware: the security headers on every response, ``no-store`` under /api.
+RawHeaders = list[tuple[bytes, bytes]]
 
-    Working on the raw ASGI header list costs a few list operations per response; setting
-    the same 14 headers one by one through the framework's header object took about a
-    sixth of the CPU time of a small request. Every response passes here, including error
-    pages and refused WebSocket upgrades, and values a handler set are replaced.
+
+def has_vary(headers: RawHeaders, name: bytes) -> bool:
+    """Whether ``Vary`` already lists ``name`` (§1.6: values are appended, not repeated)."""
+    return any(
+        key.lower() == b"vary" and name in {token.strip().lower() for token in value.split(b",")}
+        for key, value in headers
+    )
+
+
+class HeaderPolicy:
+    """The response headers every answer gets (http-api.md §1.4-1.6), on raw ASGI header
+    lists: security headers, ``no-store`` under /api, CORS.
+
+    Working on the raw list costs a few list operations per response; setting the same
+    headers one by one through the framework's header object took about a sixth of the CPU
+    time of a small request.
     """
 
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
-        self._app = app
+    def __init__(self, settings: Settings) -> None:
+        self._origins = frozenset([settings.base_url.rstrip("/"), *settings.cors_origins])
         self._security = [
             (name.lower().encode(), value.encode())
             for name, value in security_headers(settings).items()
         ]
-        self._replaced = {name for name, _ in self._security} | {b"x-powered-by"}
+        cors = {b"access-control-allow-origin", b"access-control-expose-headers"}
+        self._replaced = {name for name, _ in self._security} | {b"x-powered-by"} | cors
         self._api_replaced = self._replaced | {b"cache-control"}
-        self._api_added = [*self._security, (b"cache-control", b"no-store")]
-
-    async def __call__(
-        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
-    ) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self._app(scope, receive, send)
-            return
-        path: str = scope["path"]
-        api = path == "/api" or path.startswith("/api/")
-        replaced = self._api_replaced if api else self._replaced
-        added = self._api_added if api else self._security
-
-        async def send_with_headers(message: Any) -> None:
-            if message["type"] in ("http.response.start", "websocket.http.response.start"):
-                kept = [
-                    h for h in message.get("headers", ()) if bytes(h[0]).lower() not in replaced
-                ]
-                message = {**message, "headers": kept + added}
-            await send(message)
-
-        await self._app(scope, receive, send_with_headers)
-
-
-class HeaderPolicy:
-    """The CORS headers (http-api.md §1.6); the CORS layer is in front of every path."""
-
-    def __init__(self, settings: Settings) -> None:
-        self._origins = frozenset([settings.base_url.rstrip("/"), *settings.cors_origins])
+        self._expose = (b"access-control-expose-headers", EXPOSE_HEADERS.encode())
+        self._added = [*self._security, self._expose]
+        self._api_added = [*self._added, (b"cache-control", b"no-store")]
 
     def allowed_origin(self, origin: str | None) -> bool:
         return bool(origin) and origin in self._origins
 
-    def apply(self, response: Response, path: str, origin: str | None) -> Response:
-        headers = response.headers
-        if self.allowed_origin(origin):
-            headers["Access-Control-Allow-Origin"] = origin or ""
-            _add_vary(headers, "Origin")
+    def finish(self, headers: RawHeaders, path: str, origin: str | None) -> RawHeaders:
+        """``headers`` (a handler's) with the policy applied; values it set are replaced."""
+        api = path == "/api" or path.startswith("/api/")
+        replaced = self._api_replaced if api else self._replaced
+        result = [h for h in headers if bytes(h[0]).lower() not in replaced]
+        result += self._api_added if api else self._added
+        if origin and self.allowed_origin(origin):
+            result.append((b"access-control-allow-origin", origin.encode("latin-1")))
+            if not has_vary(result, b"origin"):
+                result.append((b"vary", b"Origin"))
         elif path == "/api/health":
-            headers["Access-Control-Allow-Origin"] = "*"
-        headers["Access-Control-Expose-Headers"] = EXPOSE_HEADERS
-        return response
+            result.append((b"access-control-allow-origin", b"*"))
+        return result
 
-    def preflight(self, path: str, origin: str | None, request_headers: str | None) -> Response:
-        response = Response(b"", status=204)
-        # A preflight answer has no entity: no Content-Type, no Content-Length (§1.6).
-        response.headers.pop("Content-Type", None)
-        response.headers.pop("Content-Length", None)
-        headers = response.headers
+    def preflight(self, path: str, request_headers: str | None) -> RawHeaders:
+        """The headers of a preflight answer (204, no entity) before :meth:`finish`."""
         if path == "/api/health":
-            headers["Access-Control-Allow-Origin"] = "*"
-            headers["Access-Control-Allow-Methods"] = HEALTH_ALLOW_METHODS
+            headers = [(b"access-control-allow-methods", HEALTH_ALLOW_METHODS.encode())]
             if request_headers:
-                headers["Access-Control-Allow-Headers"] = request_headers
-            _add_vary(headers, "Access-Control-Request-Headers")
-            return response
-        if self.allowed_origin(origin):
-            headers["Access-Control-Allow-Origin"] = origin or ""
-            _add_vary(headers, "Origin")
-        headers["Access-Control-Allow-Methods"] = ALLOW_METHODS
-        headers["Access-Control-Allow-Headers"] = ALLOW_HEADERS
-        _add_vary(headers, "Access-Control-Request-Headers")
-        return response
+                headers.append((b"access-control-allow-headers", request_headers.encode("latin-1")))
+        else:
+            headers = [
+                (b"access-control-allow-methods", ALLOW_METHODS.encode()),
+                (b"access-control-allow-headers", ALLOW_HEADERS.encode()),
+            ]
+        headers.append((b"vary", b"Access-Control-Request-Headers"))
+        return headers

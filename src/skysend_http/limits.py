@@ -1,6 +1,6 @@
-"""Per-client protections over HTTP (http-api.md §1.8-1.11, §2.2): the rate limiter of the
-request pipeline, the quota check and record around upload creation, the lockout guard of
-the token checks, and ``GET /api/quota``.
+"""Per-client protections inside the endpoints (http-api.md §1.8-1.11, §2.2): the quota
+check and record around upload creation, the lockout guard of the token checks, and
+``GET /api/quota``. (The rate limiter runs in front of them, in :mod:`skysend_http.gateway`.)
 
 Everything here reads the client address of the current request or WebSocket upgrade;
 the core hashes it before it is stored. Addresses are never logged.
@@ -9,23 +9,19 @@ the core hashes it before it is stored. Addresses are never logged.
 from __future__ import annotations
 
 import logging
-import re
 from contextlib import AbstractAsyncContextManager
 
-from quart import Blueprint, Response, current_app, g, has_websocket_context, request, websocket
+from quart import Blueprint, Response, current_app, has_websocket_context, request, websocket
 
 from skysend_core.errors import StorageError
 from skysend_core.limits import Limits
-from skysend_core.limits_model import TOO_MANY_REQUESTS, RateDecision, client_ip
-from skysend_http.errors import error_response, json_response
+from skysend_http.errors import json_response
+from skysend_http.gateway import scope_ip
 from skysend_http.shapes import iso_ms
 
 log = logging.getLogger(__name__)
 
 blueprint = Blueprint("limits", __name__, url_prefix="/api")
-
-#: Paths under ``/api`` that are not rate-limited (§1.3 layer 2).
-_UNCOUNTED = re.compile(r"/api/upload/[^/]+/chunk|/api/upload/ws")
 
 
 def _limits() -> Limits:
@@ -33,47 +29,10 @@ def _limits() -> Limits:
     return limits
 
 
-def is_counted(path: str) -> bool:
-    """Whether the rate limiter counts a (non-preflight) request to ``path`` (§1.9)."""
-    in_scope = path.startswith(("/api/", "/auth/")) or path in ("/api", "/auth")
-    return in_scope and _UNCOUNTED.fullmatch(path) is None
-
-
 def request_ip() -> str:
     """The client address (§1.8) of the current request or WebSocket upgrade."""
     current = websocket if has_websocket_context() else request
-    peer = current.scope.get("client")
-    headers = current.headers
-    # Several X-Forwarded-For lines read as one list, as proxies and Node join them.
-    forwarded = ", ".join(headers.getlist("X-Forwarded-For")) or None
-    return client_ip(
-        peer[0] if peer else None,
-        forwarded,
-        headers.get("X-Real-IP"),
-        current_app.extensions["skysend"].settings.trust_proxy,
-    )
-
-
-# -- rate limit (pipeline layer 2) ---------------------------------------------------------
-
-
-async def count_request(path: str) -> Response | None:
-    """Count the request if it is in scope; the 429 answer when it is over the limit."""
-    if not is_counted(path):
-        return None
-    decision = await _limits().hit(request_ip())
-    g.rate_limit = decision
-    return None if decision.allowed else error_response(TOO_MANY_REQUESTS, 429)
-
-
-def add_rate_limit_headers(response: Response) -> None:
-    """``X-RateLimit-*`` on every response to a counted request, errors included."""
-    decision: RateDecision | None = g.get("rate_limit")
-    if decision is None:
-        return
-    response.headers["X-RateLimit-Limit"] = str(decision.limit)
-    response.headers["X-RateLimit-Remaining"] = str(decision.remaining)
-    response.headers["X-RateLimit-Reset"] = str(decision.reset_ms)
+    return scope_ip(current.scope, current_app.extensions["skysend"].settings)
 
 
 # -- upload quota --------------------------------------------------------------------------

@@ -43,11 +43,6 @@ class BoundedBody(Body):
     async def wait_for_room(self) -> None:
         await self._room.wait()
 
-    @property
-    def complete(self) -> bool:
-        """Whether the whole body has been received (not necessarily consumed)."""
-        return self._complete.is_set()
-
 
 class StreamingRequest(Request):
     body_class = BoundedBody
@@ -66,21 +61,6 @@ class StreamingHTTPConnection(ASGIHTTPConnection):
                     await body.wait_for_room()
             elif message["type"] == "http.disconnect":
                 return
-
-
-def body_left_unread(request: Request) -> bool:
-    """Whether a request announced a body that has not been received to its end.
-
-    That happens when a handler answers before reading (a failed check, a size limit).
-    The server cannot reuse the connection then, so the response must say so: otherwise a
-    keep-alive client sends its next request into a connection about to be closed.
-    """
-    body = request.body
-    announced = (
-        bool(request.content_length)
-        or "chunked" in request.headers.get("Transfer-Encoding", "").lower()
-    )
-    return announced and isinstance(body, BoundedBody) and not body.complete
 
 
 async def read_limited(

@@ -1,0 +1,227 @@
+"""The request pipeline in front of the endpoints (http-api.md §1.3), as ASGI middleware.
+
+Layers 1-3 run here on the raw ASGI scope, before the framework builds a request:
+the CORS preflight (204), the rate limiter (429) and the service toggles (403), then the
+``HEAD /api/download`` refusal (405). What passes goes to the Quart app; every answer,
+the app's or ours, leaves with the headers of :class:`~skysend_http.headers.HeaderPolicy`,
+the ``X-RateLimit-*`` values of a counted request, and ``Connection: close`` when a body
+announced by the client was not received to its end.
+
+Done here, these cost a fraction of what the same steps cost as framework hooks, and they
+run on every request: about a third of the CPU time of a small endpoint went to them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from hypercorn.typing import ASGIReceiveCallable, ASGIReceiveEvent, ASGISendCallable
+
+from skysend_core.config import Settings
+from skysend_core.limits import Limits
+from skysend_core.limits_model import TOO_MANY_REQUESTS, RateDecision, client_ip
+from skysend_http.headers import HeaderPolicy, RawHeaders
+
+log = logging.getLogger(__name__)
+
+ASGIApp = Callable[[Any, ASGIReceiveCallable, ASGISendCallable], Awaitable[None]]
+
+#: Path prefixes of each service (http-api.md §1.7) and the 403 text when it is off.
+SERVICE_PATHS = {
+    "file": (
+        (
+            "/api/upload",
+            "/api/info",
+            "/api/exists",
+            "/api/password",
+            "/api/meta",
+            "/api/download",
+            "/api/quota",
+        ),
+        "File service is disabled",
+    ),
+    "note": (("/api/note",), "Note service is disabled"),
+}
+
+#: Paths under ``/api`` that are not rate-limited (§1.3 layer 2).
+_UNCOUNTED = re.compile(r"/api/upload/[^/]+/chunk|/api/upload/ws")
+
+#: Request headers the pipeline reads.
+_WANTED = frozenset(
+    {
+        b"origin",
+        b"access-control-request-headers",
+        b"x-forwarded-for",
+        b"x-real-ip",
+        b"content-length",
+        b"transfer-encoding",
+    }
+)
+
+
+def is_counted(path: str) -> bool:
+    """Whether the rate limiter counts a (non-preflight) request to ``path`` (§1.9)."""
+    in_scope = path.startswith(("/api/", "/auth/")) or path in ("/api", "/auth")
+    return in_scope and _UNCOUNTED.fullmatch(path) is None
+
+
+def service_blocked(path: str, enabled: Iterable[str]) -> str | None:
+    """The 403 text when ``path`` belongs to a disabled service (§1.7)."""
+    for service, (prefixes, message) in SERVICE_PATHS.items():
+        if service not in enabled and any(
+            path == prefix or path.startswith(prefix + "/") for prefix in prefixes
+        ):
+            return message
+    return None
+
+
+def request_headers(scope: Any) -> dict[str, str]:
+    """The request headers the pipeline reads, by lower-case name; repeated
+    ``X-Forwarded-For`` lines read as one list, as proxies and Node join them."""
+    found: dict[str, str] = {}
+    for raw_name, raw_value in scope["headers"]:
+        name = bytes(raw_name).lower()
+        if name in _WANTED:
+            key, value = name.decode(), bytes(raw_value).decode("latin-1")
+            if key == "x-forwarded-for" and key in found:
+                found[key] += ", " + value
+            else:
+                found.setdefault(key, value)
+    return found
+
+
+def scope_ip(scope: Any, settings: Settings, headers: dict[str, str] | None = None) -> str:
+    """The client address (§1.8) of an HTTP request or WebSocket upgrade."""
+    if headers is None:
+        headers = request_headers(scope)
+    peer = scope.get("client")
+    return client_ip(
+        peer[0] if peer else None,
+        headers.get("x-forwarded-for"),
+        headers.get("x-real-ip"),
+        settings.trust_proxy,
+    )
+
+
+def _announces_body(headers: dict[str, str]) -> bool:
+    length = headers.get("content-length", "").strip()
+    return (length.isdigit() and int(length) > 0) or (
+        "chunked" in headers.get("transfer-encoding", "").lower()
+    )
+
+
+def _json(message: str) -> tuple[RawHeaders, bytes]:
+    body = json.dumps({"error": message}, separators=(",", ":")).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    return headers, body
+
+
+class Gateway:
+    """ASGI middleware running the §1.3 pipeline and the response header rules."""
+
+    def __init__(self, app: ASGIApp, settings: Settings, limits: Callable[[], Limits]) -> None:
+        self._app = app
+        self._settings = settings
+        self._limits = limits
+        self._policy = HeaderPolicy(settings)
+
+    async def __call__(
+        self, scope: Any, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "websocket":
+            await self._websocket(scope, receive, send)
+        else:
+            await self._app(scope, receive, send)
+
+    async def _websocket(
+        self, scope: Any, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
+        """Upgrades are not counted (§1.3); a refused one gets the response headers."""
+        path: str = scope["path"]
+        origin = request_headers(scope).get("origin")
+
+        async def finish(message: Any) -> None:
+            if message["type"] == "websocket.http.response.start":
+                headers = self._policy.finish(message.get("headers", ()), path, origin)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self._app(scope, receive, finish)
+
+    async def _http(self, scope: Any, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+        path: str = scope["path"]
+        method: str = scope["method"]
+        headers = request_headers(scope)
+        origin = headers.get("origin")
+        decision: RateDecision | None = None
+        body_pending = _announces_body(headers)
+
+        async def finish(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                raw = self._policy.finish(message.get("headers", ()), path, origin)
+                if decision is not None:
+                    raw += [
+                        (b"x-ratelimit-limit", b"%d" % decision.limit),
+                        (b"x-ratelimit-remaining", b"%d" % decision.remaining),
+                        (b"x-ratelimit-reset", b"%d" % decision.reset_ms),
+                    ]
+                if body_pending and scope.get("http_version", "1.1").startswith("1"):
+                    # The rest of the body is still on its way: the connection cannot be
+                    # reused, and a keep-alive client must not send into it (§2, errors
+                    # answered before the body is read).
+                    raw.append((b"connection", b"close"))
+                message = {**message, "headers": raw}
+            await send(message)
+
+        async def answer(status: int, raw: RawHeaders, body: bytes = b"") -> None:
+            await finish({"type": "http.response.start", "status": status, "headers": raw})
+            await send({"type": "http.response.body", "body": body, "more_body": False})
+
+        if method == "OPTIONS":
+            preflight = self._policy.preflight(path, headers.get("access-control-request-headers"))
+            await answer(204, preflight)
+            return
+        try:
+            if is_counted(path):
+                decision = await self._limits().hit(scope_ip(scope, self._settings, headers))
+        except Exception:
+            log.exception("rate limiter failed on %s %s", method, path)
+            await answer(500, *_json("Internal server error"))
+            return
+        refusal = self._refusal(path, method, decision)
+        if refusal is not None:
+            status, message, extra = refusal
+            raw, body = _json(message)
+            await answer(status, raw + extra, body)
+            return
+
+        async def receive_tracked() -> ASGIReceiveEvent:
+            nonlocal body_pending
+            event = await receive()
+            if event["type"] == "http.request" and not event.get("more_body", False):
+                body_pending = False
+            return event
+
+        await self._app(scope, receive_tracked if body_pending else receive, finish)
+
+    def _refusal(
+        self, path: str, method: str, decision: RateDecision | None
+    ) -> tuple[int, str, RawHeaders] | None:
+        if decision is not None and not decision.allowed:
+            return 429, TOO_MANY_REQUESTS, []
+        if not path.startswith("/api"):
+            return None
+        # The service toggle comes before every endpoint-level answer (§1.3, §1.7).
+        blocked = service_blocked(path, self._settings.enabled_services)
+        if blocked:
+            return 403, blocked, []
+        if method == "HEAD" and path.startswith("/api/download/"):
+            return 405, "Method not allowed", [(b"allow", b"GET")]
+        return None

@@ -1,0 +1,135 @@
+"""The request pipeline in front of the endpoints (``skysend_http.gateway``): connection
+reuse after bodies left unread, over real sockets, and a failing rate limiter."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.support.servers import base_env, running_app
+
+from skysend_adapters.clock import ManualClock
+from skysend_adapters.memory import (
+    InMemoryClientKeyStore,
+    InMemoryLockoutStore,
+    InMemoryQuotaStore,
+)
+from skysend_core.config import Settings
+from skysend_core.errors import StorageError
+from skysend_core.limits import Limits
+from skysend_core.limits_model import RateWindow
+from skysend_http.gateway import Gateway
+
+
+def read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+    received = b""
+    while b"\r\n\r\n" not in received:
+        data = sock.recv(65536)
+        assert data, "connection closed before a response"
+        received += data
+    head, rest = received.split(b"\r\n\r\n", 1)
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {k.lower(): v for k, v in (line.split(": ", 1) for line in lines)}
+    length = int(headers["content-length"])
+    while len(rest) < length:
+        data = sock.recv(65536)
+        assert data, "connection closed in the middle of the response"
+        rest += data
+    return int(status_line.split()[1]), headers, rest[:length]
+
+
+def post(path: str, body: bytes, declared: int | None = None) -> bytes:
+    length = len(body) if declared is None else declared
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {length}\r\n\r\n"
+    ).encode() + body
+
+
+@pytest.fixture(scope="module")
+def url(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    with running_app(tmp_path_factory.mktemp("gateway")) as base:
+        yield base
+
+
+def connect(url: str) -> socket.socket:
+    host, port = url.removeprefix("http://").split(":")
+    return socket.create_connection((host, int(port)), timeout=10)
+
+
+def test_a_fully_read_body_keeps_the_connection(url: str) -> None:
+    with connect(url) as sock:
+        for _ in range(2):  # the second request travels on the same connection
+            sock.sendall(post("/api/note/" + "0" * 36 + "/view", b'{"authToken":"x"}'))
+            status, headers, _ = read_response(sock)
+            assert status in (400, 404)
+            assert "connection" not in headers
+
+
+def test_an_answer_before_the_body_arrives_closes_the_connection(url: str) -> None:
+    with connect(url) as sock:
+        # A refusal that never reads the body: the toggle-free 404 of an unknown path.
+        sock.sendall(post("/api/nowhere", b"", declared=10_000_000))
+        status, headers, body = read_response(sock)
+        assert (status, body) == (404, b'{"error":"Not found"}')
+        assert headers["connection"] == "close"
+        assert headers["cache-control"] == "no-store"
+        assert headers["x-ratelimit-limit"]
+        assert sock.recv(1) == b""  # the server closed it
+
+
+class BrokenRates:
+    async def hit(self, key: str, now_ms: int, window_ms: int) -> RateWindow:
+        raise StorageError("rate table unreadable")
+
+    async def purge(self, now_ms: int) -> int:
+        return 0
+
+    async def forget_all(self) -> None:
+        return None
+
+
+async def test_a_failing_rate_limiter_answers_500_without_calling_the_endpoint(
+    tmp_path: Path,
+) -> None:
+    settings = Settings.from_env(base_env(tmp_path, 8080))
+    limits = Limits(
+        settings,
+        BrokenRates(),
+        InMemoryQuotaStore(),
+        InMemoryLockoutStore(),
+        InMemoryClientKeyStore(),
+        ManualClock(1_750_000_000_000),
+    )
+    await limits.start()
+    reached: list[Any] = []
+
+    async def endpoint(scope: Any, receive: Any, send: Any) -> None:
+        reached.append(scope)
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    async def receive() -> Any:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    scope = {
+        "type": "http",
+        "http_version": "1.1",
+        "method": "GET",
+        "path": "/api/health",
+        "headers": [(b"host", b"x")],
+        "client": ("192.0.2.1", 4000),
+    }
+    await Gateway(endpoint, settings, lambda: limits)(scope, receive, send)
+    assert reached == []
+    start, body = sent
+    headers = dict(start["headers"])
+    assert start["status"] == 500
+    assert body["body"] == b'{"error":"Internal server error"}'
+    assert headers[b"cache-control"] == b"no-store"
+    assert headers[b"x-frame-options"] == b"DENY"

@@ -8,7 +8,6 @@ adapters call these functions directly, the SQLite ones spell them in SQL.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 
 import attrs
@@ -45,7 +44,7 @@ def client_ip(
 
 def hash_ip(key: bytes, ip: str) -> str:
     """``hex(HMAC-SHA256(key, ip))``: the only form in which an address is ever stored."""
-    return hmac.new(key, ip.encode("utf-8"), hashlib.sha256).hexdigest()
+    return hmac.digest(key, ip.encode("utf-8"), "sha256").hex()
 
 
 def retry_after_s(until_ms: int, now_ms: int) -> int:

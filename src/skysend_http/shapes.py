@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import time
 from typing import Any
 
 from skysend_core.tokens import encode_b64, encode_b64url
@@ -10,9 +10,15 @@ from skysend_core.uploads_model import Upload
 
 
 def iso_ms(ms: int) -> str:
-    """ISO-8601 UTC with exactly three fractional digits and ``Z``."""
-    moment = datetime.fromtimestamp(ms // 1000, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S") + f".{ms % 1000:03d}Z"
+    """ISO-8601 UTC with exactly three fractional digits and ``Z`` (as JavaScript's
+    ``toISOString``). Written out field by field: this runs on most responses, and
+    ``datetime.strftime`` costs several times more."""
+    seconds, millis = divmod(ms, 1000)
+    t = time.gmtime(seconds)
+    return (
+        f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}"
+        f"T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}.{millis:03d}Z"
+    )
 
 
 def iso_seconds(seconds: int) -> str:

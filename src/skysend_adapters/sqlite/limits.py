@@ -108,7 +108,7 @@ class SqliteLockoutStore:
 
     async def locked_until(self, key: str, now_ms: int) -> int | None:
         sql = "SELECT locked_until FROM password_lockouts WHERE key = ?"
-        row = await self._db.run(lambda conn: conn.execute(sql, (key,)).fetchone())
+        row = await self._db.run(lambda conn: conn.execute(sql, (key,)).fetchone(), quick=True)
         until: int | None = row[0] if row is not None else None
         if until is None:
             return None
@@ -116,7 +116,9 @@ class SqliteLockoutStore:
             return until
         # Ended: forget the entry, unless another request has locked it again meanwhile.
         await self._db.write(
-            lambda conn: conn.execute(_RELEASE, (key, now_ms)).close(), transaction=False
+            lambda conn: conn.execute(_RELEASE, (key, now_ms)).close(),
+            transaction=False,
+            quick=True,
         )
         return None
 
@@ -130,13 +132,15 @@ class SqliteLockoutStore:
             "until": now_ms + lockout_ms,
         }
         row = await self._db.write(
-            lambda conn: _one(conn, _RECORD_FAILURE, params), transaction=False
+            lambda conn: _one(conn, _RECORD_FAILURE, params), transaction=False, quick=True
         )
         return LockoutEntry(row[0], row[1])
 
     async def reset(self, key: str) -> None:
         sql = "DELETE FROM password_lockouts WHERE key = ?"
-        await self._db.write(lambda conn: conn.execute(sql, (key,)).close(), transaction=False)
+        await self._db.write(
+            lambda conn: conn.execute(sql, (key,)).close(), transaction=False, quick=True
+        )
 
     async def purge(self, now_ms: int) -> int:
         sql = "DELETE FROM password_lockouts WHERE locked_until <= ?"

@@ -101,21 +101,25 @@ class SqliteNoteRepository:
             note.expires_at,
             note.created_at,
         )
-        await self._db.write(lambda conn: conn.execute(_INSERT, values).close(), transaction=False)
+        await self._db.write(
+            lambda conn: conn.execute(_INSERT, values).close(), transaction=False, quick=True
+        )
 
     async def get(self, note_id: str) -> Note | None:
-        row = await self._db.run(lambda conn: conn.execute(_SELECT, (note_id,)).fetchone())
+        row = await self._db.run(
+            lambda conn: conn.execute(_SELECT, (note_id,)).fetchone(), quick=True
+        )
         return _to_note(row) if row is not None else None
 
     async def claim_view(self, note_id: str) -> int | None:
-        count, burned = await self._db.write(lambda conn: _claim(conn, note_id))
+        count, burned = await self._db.write(lambda conn: _claim(conn, note_id), quick=True)
         if burned:
             await self._db.run(_scrub_log)
         return count
 
     async def delete(self, note_id: str) -> bool:
         deleted = await self._db.write(
-            lambda conn: conn.execute(_DELETE, (note_id,)).rowcount, transaction=False
+            lambda conn: conn.execute(_DELETE, (note_id,)).rowcount, transaction=False, quick=True
         )
         if deleted:
             await self._db.run(_scrub_log)

@@ -65,10 +65,14 @@ class SqliteUploadRepository:
             upload.created_at,
             f"{upload.id}.bin",
         )
-        await self._db.write(lambda conn: conn.execute(_INSERT, values).close(), transaction=False)
+        await self._db.write(
+            lambda conn: conn.execute(_INSERT, values).close(), transaction=False, quick=True
+        )
 
     async def get(self, upload_id: str) -> Upload | None:
-        row = await self._db.run(lambda conn: conn.execute(_SELECT, (upload_id,)).fetchone())
+        row = await self._db.run(
+            lambda conn: conn.execute(_SELECT, (upload_id,)).fetchone(), quick=True
+        )
         return _to_upload(row) if row is not None else None
 
     async def claim_download(self, upload_id: str) -> bool:
@@ -77,7 +81,9 @@ class SqliteUploadRepository:
             "WHERE id = ? AND download_count < max_downloads"
         )
         return await self._db.write(
-            lambda conn: conn.execute(sql, (upload_id,)).rowcount == 1, transaction=False
+            lambda conn: conn.execute(sql, (upload_id,)).rowcount == 1,
+            transaction=False,
+            quick=True,
         )
 
     async def set_metadata_once(self, upload_id: str, encrypted_meta: bytes, nonce: bytes) -> bool:
@@ -87,13 +93,15 @@ class SqliteUploadRepository:
         )
         params = (encrypted_meta, nonce, upload_id)
         return await self._db.write(
-            lambda conn: conn.execute(sql, params).rowcount == 1, transaction=False
+            lambda conn: conn.execute(sql, params).rowcount == 1, transaction=False, quick=True
         )
 
     async def delete(self, upload_id: str) -> bool:
         sql = "DELETE FROM uploads WHERE id = ?"
         return await self._db.write(
-            lambda conn: conn.execute(sql, (upload_id,)).rowcount == 1, transaction=False
+            lambda conn: conn.execute(sql, (upload_id,)).rowcount == 1,
+            transaction=False,
+            quick=True,
         )
 
     async def expired_ids(self, now_ms: int) -> list[str]:

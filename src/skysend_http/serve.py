@@ -108,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
     config.websocket_max_message_size = MAX_MESSAGE_SIZE  # clients send 256 KiB frames
     config.graceful_timeout = 10
     config.accesslog = None  # access logs would contain client addresses
+    config.include_server_header = False  # no software banner
     config.errorlog = "-"
     try:
         import uvloop  # noqa: F401

@@ -163,6 +163,13 @@ def test_two_workers_serve(two_workers: ServerProcess) -> None:
         assert json.loads(body)["status"] == "ok"
 
 
+def test_no_server_banner(two_workers: ServerProcess) -> None:
+    response = httpx.get(f"{two_workers.url}/api/health")
+    assert response.status_code == 200
+    assert "server" not in response.headers
+    assert "date" in response.headers
+
+
 def test_chunked_upload_spread_over_both_workers(two_workers: ServerProcess) -> None:
     """Init, every chunk, finalize and the download each land on a chosen worker,
     alternating, on fresh connections: nothing may live in one process's memory."""

@@ -131,21 +131,22 @@ class MappedRateLimitStore:
         cleared = 0
         empty = bytes(_SLOT.size)
         for start, end in self._stretches():
-            with self._locked() as table:
-                stretch = table[start:end]
+            with self._locked():
+                # Through the file, not the map: a sweep must not fault every page of the
+                # table into each worker's memory (both see the same page cache).
+                stretch = os.pread(self._fd, end - start, start)
                 if stretch.count(0) == len(stretch):
                     continue
                 for index, (key, window_end, _count) in enumerate(_SLOT.iter_unpack(stretch)):
                     if key != _EMPTY_KEY and window_end <= now_ms:
-                        offset = start + index * _SLOT.size
-                        table[offset : offset + _SLOT.size] = empty
+                        os.pwrite(self._fd, empty, start + index * _SLOT.size)
                         cleared += 1
         return cleared
 
     async def forget_all(self) -> None:
         for start, end in self._stretches():
-            with self._locked() as table:
-                table[start:end] = bytes(end - start)
+            with self._locked():
+                os.pwrite(self._fd, bytes(end - start), start)
 
     def _stretches(self) -> Iterator[tuple[int, int]]:
         """The bucket area in pieces of ``_SWEEP_BUCKETS`` buckets (byte ranges)."""

@@ -150,3 +150,28 @@ def test_an_unopenable_path_is_a_storage_error(tmp_path: Path) -> None:
     with pytest.raises(StorageError, match="rate-limit table"):
         MappedRateLimitStore.open(blocker / "rate-limits")
     assert os.listdir(tmp_path) == ["file"]
+
+
+def mapped_rss_kib(path: Path) -> int:
+    """Resident size of this process's mapping of ``path`` (Linux ``smaps``)."""
+    resident, inside = 0, False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        fields = line.split()
+        if fields and "-" in fields[0] and len(fields) >= 5:  # a mapping's header line
+            inside = fields[-1] == str(path)
+        elif inside and fields[0] == "Rss:":
+            resident += int(fields[1])
+    return resident
+
+
+def test_sweeps_do_not_fault_the_table_into_memory(tmp_path: Path) -> None:
+    """Every worker sweeps at start-up; reading the 8 MiB table through the map would add
+    it to each worker's resident memory."""
+    path = tmp_path / "rate-limits"
+    store = MappedRateLimitStore.open(path)
+    hit(store, "k")
+    asyncio.run(store.forget_all())
+    hit(store, "k")
+    asyncio.run(store.purge(NOW_MS + 2 * WINDOW))
+    assert mapped_rss_kib(path) < 256
+    store.close()

@@ -9,12 +9,15 @@ reading the socket, and TCP slows the sender down. Memory stays flat in the file
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections import deque
+from collections.abc import AsyncIterator, Generator
+from typing import Any
 
 from hypercorn.typing import ASGIReceiveCallable
 from quart.asgi import ASGIHTTPConnection
 from quart.wrappers import Request
 from quart.wrappers.request import Body
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from skysend_core.errors import TooLarge
 
@@ -22,23 +25,63 @@ HIGH_WATER = 4 * 1024 * 1024
 
 
 class BoundedBody(Body):
-    """A request body whose producer pauses while the consumer is behind."""
+    """A request body whose producer pauses while the consumer is behind.
+
+    Received pieces are queued as they are and handed out one by one: the stock body
+    copies every piece into one growing buffer and copies that buffer again on each read,
+    which cost about a sixth of the server's CPU on large uploads.
+    """
 
     def __init__(self, expected_content_length: int | None, max_content_length: int | None) -> None:
         super().__init__(expected_content_length, max_content_length)
+        self._pieces: deque[bytes] = deque()
+        self._buffered = 0
         self._room = asyncio.Event()
         self._room.set()
 
     def append(self, data: bytes) -> None:
-        super().append(data)
-        if len(self._data) >= HIGH_WATER:
+        if not data or self._must_raise is not None:
+            return
+        self._pieces.append(bytes(data))
+        self._buffered += len(data)
+        self._has_data.set()
+        if self._max_content_length is not None and self._buffered > self._max_content_length:
+            self._must_raise = RequestEntityTooLarge()
+            self.set_complete()
+        elif self._buffered >= HIGH_WATER:
             self._room.clear()
 
     async def __anext__(self) -> bytes:
-        try:
-            return await super().__anext__()
-        finally:
+        if self._must_raise is not None:
+            raise self._must_raise
+        while not self._pieces:
+            if self._complete.is_set():
+                raise StopAsyncIteration
+            await self._has_data.wait()
+            if self._must_raise is not None:
+                raise self._must_raise
+        data = self._pieces.popleft()
+        self._buffered -= len(data)
+        if not self._pieces:
+            self._has_data.clear()
+        if self._buffered < HIGH_WATER:
             self._room.set()
+        return data
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        if self._must_raise is not None:
+            raise self._must_raise
+        yield from self._complete.wait().__await__()
+        if self._must_raise is not None:
+            raise self._must_raise
+        whole = b"".join(self._pieces)
+        self._pieces = deque([whole]) if whole else deque()
+        return whole
+
+    def clear(self) -> None:
+        self._pieces.clear()
+        self._buffered = 0
+        self._room.set()
 
     async def wait_for_room(self) -> None:
         await self._room.wait()

@@ -13,10 +13,13 @@ from collections import deque
 from collections.abc import AsyncIterator, Generator
 from typing import Any
 
-from hypercorn.typing import ASGIReceiveCallable
+from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable
 from quart.asgi import ASGIHTTPConnection
+from quart.typing import ResponseTypes
+from quart.utils import encode_headers
 from quart.wrappers import Request
 from quart.wrappers.request import Body
+from quart.wrappers.response import DataBody
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from skysend_core.errors import TooLarge
@@ -92,6 +95,23 @@ class StreamingRequest(Request):
 
 
 class StreamingHTTPConnection(ASGIHTTPConnection):
+    async def _send_response(self, send: ASGISendCallable, response: ResponseTypes) -> None:
+        """A body held in memory (every JSON answer) leaves as one message that also ends
+        the response; the stock path adds an empty closing message. Streams are unchanged."""
+        body = getattr(response, "response", None)
+        if not isinstance(body, DataBody):
+            await super()._send_response(send, response)
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": response.status_code,
+                "headers": encode_headers(response.headers),
+            }
+        )
+        data = body.data[body.begin : body.end]
+        await send({"type": "http.response.body", "body": data, "more_body": False})
+
     async def handle_messages(self, request: Request, receive: ASGIReceiveCallable) -> None:
         body = request.body
         while True:

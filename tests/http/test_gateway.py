@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.support.raw_http import read_response
 from tests.support.servers import base_env, running_app
 
 from skysend_adapters.clock import ManualClock
@@ -21,23 +22,6 @@ from skysend_core.errors import StorageError
 from skysend_core.limits import Limits
 from skysend_core.limits_model import RateWindow
 from skysend_http.gateway import Gateway
-
-
-def read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
-    received = b""
-    while b"\r\n\r\n" not in received:
-        data = sock.recv(65536)
-        assert data, "connection closed before a response"
-        received += data
-    head, rest = received.split(b"\r\n\r\n", 1)
-    status_line, *lines = head.decode("latin-1").split("\r\n")
-    headers = {k.lower(): v for k, v in (line.split(": ", 1) for line in lines)}
-    length = int(headers["content-length"])
-    while len(rest) < length:
-        data = sock.recv(65536)
-        assert data, "connection closed in the middle of the response"
-        rest += data
-    return int(status_line.split()[1]), headers, rest[:length]
 
 
 def post(path: str, body: bytes, declared: int | None = None) -> bytes:
@@ -63,20 +47,20 @@ def test_a_fully_read_body_keeps_the_connection(url: str) -> None:
     with connect(url) as sock:
         for _ in range(2):  # the second request travels on the same connection
             sock.sendall(post("/api/note/" + "0" * 36 + "/view", b'{"authToken":"x"}'))
-            status, headers, _ = read_response(sock)
-            assert status in (400, 404)
-            assert "connection" not in headers
+            response = read_response(sock)
+            assert response.status_code in (400, 404)
+            assert "connection" not in response.headers
 
 
 def test_an_answer_before_the_body_arrives_closes_the_connection(url: str) -> None:
     with connect(url) as sock:
         # A refusal that never reads the body: the toggle-free 404 of an unknown path.
         sock.sendall(post("/api/nowhere", b"", declared=10_000_000))
-        status, headers, body = read_response(sock)
-        assert (status, body) == (404, b'{"error":"Not found"}')
-        assert headers["connection"] == "close"
-        assert headers["cache-control"] == "no-store"
-        assert headers["x-ratelimit-limit"]
+        response = read_response(sock)
+        assert (response.status_code, response.content) == (404, b'{"error":"Not found"}')
+        assert response.headers["connection"] == "close"
+        assert response.headers["cache-control"] == "no-store"
+        assert response.headers["x-ratelimit-limit"]
         assert sock.recv(1) == b""  # the server closed it
 
 

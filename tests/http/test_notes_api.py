@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.support.raw_http import read_response
 
 UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 ISO_MS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
@@ -109,20 +110,7 @@ def post_unsent(
     body = b"" if declared is not None else f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n"
     with socket.create_connection((host, port), timeout=10) as sock:
         sock.sendall(head + body)
-        received = b""
-        while b"\r\n\r\n" not in received:
-            data = sock.recv(65536)
-            assert data, "connection closed before a response"
-            received += data
-        raw_head, rest = received.split(b"\r\n\r\n", 1)
-        status_line, *lines = raw_head.decode("latin-1").split("\r\n")
-        headers = dict(line.split(": ", 1) for line in lines)
-        length = int(httpx.Headers(headers)["Content-Length"])
-        while len(rest) < length:
-            data = sock.recv(65536)
-            assert data, "connection closed in the middle of the response"
-            rest += data
-    return httpx.Response(int(status_line.split()[1]), headers=headers, content=rest[:length])
+        return read_response(sock)
 
 
 def wait_until_expired(client: httpx.Client, note_id: str) -> None:

@@ -41,9 +41,17 @@ class BoundedBody(Body):
         self._buffered = 0
         self._room = asyncio.Event()
         self._room.set()
+        self._abandoned = False
+
+    def abandon(self) -> None:
+        """The response is complete: nobody will read the rest. Drop what is buffered,
+        discard what still arrives, and never make the receiver wait again, so that the
+        server's queue of incoming messages keeps draining until the connection ends."""
+        self._abandoned = True
+        self.clear()
 
     def append(self, data: bytes) -> None:
-        if not data or self._must_raise is not None:
+        if not data or self._must_raise is not None or self._abandoned:
             return
         self._pieces.append(bytes(data))
         self._buffered += len(data)
@@ -95,6 +103,24 @@ class StreamingRequest(Request):
 
 
 class StreamingHTTPConnection(ASGIHTTPConnection):
+    async def handle_request(self, request: Request, send: ASGISendCallable) -> None:
+        """Abandon the request body when the response is complete.
+
+        hypercorn puts ``http.disconnect`` into the app's bounded receive queue after the
+        last response message, before it closes the connection. If the handler answered
+        without reading the whole body, the receiver would still be waiting for room and
+        the queue would stay full: that final send, and so the connection, would hang.
+        """
+        body = request.body
+
+        async def send_then_release(message: Any) -> None:
+            ends = message["type"] == "http.response.body" and not message.get("more_body")
+            if ends and isinstance(body, BoundedBody):
+                body.abandon()
+            await send(message)
+
+        await super().handle_request(request, send_then_release)
+
     async def _send_response(self, send: ASGISendCallable, response: ResponseTypes) -> None:
         """A body held in memory (every JSON answer) leaves as one message that also ends
         the response; the stock path adds an empty closing message. Streams are unchanged."""

@@ -64,3 +64,56 @@ async def test_a_body_over_its_maximum_raises_to_the_reader() -> None:
         await body.__anext__()
     with pytest.raises(RequestEntityTooLarge):
         await body
+
+
+async def test_an_answer_before_the_body_is_read_does_not_stall_the_connection() -> None:
+    """hypercorn hands a request body to the app through a queue of 10 messages and, when
+    the response is complete, puts ``http.disconnect`` into that same queue before it closes
+    the connection. A handler that answered without reading the body left the receiver
+    waiting for room, so the queue stayed full, the final ``send`` never returned, and the
+    connection hung with the client still sending."""
+    from skysend_http.app import SkySendQuart
+
+    app = SkySendQuart(__name__)
+
+    @app.post("/refuse")
+    async def refuse() -> tuple[str, int]:
+        await asyncio.sleep(0.2)  # meanwhile the client fills every buffer
+        return "no", 400
+
+    queue: asyncio.Queue[dict[str, object]] = asyncio.Queue(10)  # hypercorn's default size
+
+    async def client_keeps_sending() -> None:
+        while True:  # one message per socket read, as the server's reader does
+            await queue.put({"type": "http.request", "body": b"x" * 1_048_576, "more_body": True})
+            await asyncio.sleep(0)
+
+    sent: list[dict[str, object]] = []
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+        if message["type"] == "http.response.body" and not message.get("more_body"):
+            await queue.put({"type": "http.disconnect"})  # as hypercorn does
+
+    scope = {
+        "type": "http",
+        "http_version": "1.1",
+        "asgi": {"version": "3.0"},
+        "method": "POST",
+        "scheme": "http",
+        "path": "/refuse",
+        "raw_path": b"/refuse",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"x"), (b"transfer-encoding", b"chunked")],
+        "client": ("127.0.0.1", 4000),
+        "server": ("127.0.0.1", 80),
+        "extensions": {},
+        "state": {},
+    }
+    sender = asyncio.ensure_future(client_keeps_sending())
+    try:
+        await asyncio.wait_for(app(scope, queue.get, send), 10)  # type: ignore[arg-type]
+    finally:
+        sender.cancel()
+    assert sent[0]["status"] == 400

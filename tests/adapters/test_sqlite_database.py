@@ -203,21 +203,28 @@ async def test_reopening_applies_no_migration_twice(path: Path) -> None:
     assert pending == []
 
 
-async def test_concurrent_first_opens_migrate_once(path: Path) -> None:
-    barrier = threading.Barrier(4)
+async def test_concurrent_first_opens_migrate_once(tmp_path: Path) -> None:
+    """Workers starting together on an empty data folder: every open succeeds (switching
+    the new file to WAL can be refused at once while another process does it) and the
+    migrations run once. Repeated, as the race is narrow."""
+    openers = 6
 
     async def count(db: SqliteDatabase) -> int:
         return int(await db.run(lambda c: c.execute("SELECT count(*) FROM uploads").fetchone()[0]))
 
-    def open_at_once() -> int:
-        barrier.wait()
-        return in_other_connection(path, count)
+    for attempt in range(15):
+        path = tmp_path / str(attempt) / "db" / "skysend.db"
+        barrier = threading.Barrier(openers)
 
-    results = await asyncio.gather(*(asyncio.to_thread(open_at_once) for _ in range(4)))
-    assert results == [0, 0, 0, 0]
-    async with await SqliteDatabase.open(path) as db:
-        applied = await db.run(lambda c: rows(c, "SELECT name FROM _sqlite_migrations"))
-        assert applied == [(name,) for name in MIGRATION_NAMES]
+        def open_at_once(path: Path = path, barrier: threading.Barrier = barrier) -> int:
+            barrier.wait()
+            return in_other_connection(path, count)
+
+        results = await asyncio.gather(*(asyncio.to_thread(open_at_once) for _ in range(openers)))
+        assert results == [0] * openers
+        async with await SqliteDatabase.open(path) as db:
+            applied = await db.run(lambda c: rows(c, "SELECT name FROM _sqlite_migrations"))
+            assert applied == [(name,) for name in MIGRATION_NAMES]
 
 
 async def test_driver_errors_become_storage_errors(db: SqliteDatabase) -> None:

@@ -28,6 +28,7 @@ import contextlib
 import fcntl
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -130,6 +131,22 @@ def _migrate(conn: sqlite3.Connection) -> None:
         MIGRATIONS.apply(db)
 
 
+def _execute_patiently(conn: sqlite3.Connection, sql: str) -> None:
+    """Run a statement, retrying while the file is locked. Switching a new file to WAL
+    answers ``SQLITE_BUSY`` at once, without the busy timeout, when several processes open
+    it at the same moment (workers starting on an empty data folder)."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            conn.execute(sql).close()
+            return
+        except sqlite3.OperationalError as exc:
+            busy = getattr(exc, "sqlite_errorcode", 0) & 0xFF in _BUSY_CODES
+            if not busy or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
+
+
 def _connect(path: Path, *, waiting: bool = True) -> sqlite3.Connection:
     """The database thread's connection (migrating the file), or, with ``waiting=False``,
     the event loop's: no busy timeout, no automatic checkpoints."""
@@ -141,7 +158,7 @@ def _connect(path: Path, *, waiting: bool = True) -> sqlite3.Connection:
     try:
         conn.row_factory = sqlite3.Row
         for pragma in _PRAGMAS:
-            conn.execute(pragma)
+            _execute_patiently(conn, pragma)
         if waiting:
             _migrate(conn)
         else:

@@ -4,6 +4,7 @@ reuse after bodies left unread, over real sockets, and a failing rate limiter.""
 from __future__ import annotations
 
 import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -52,9 +53,38 @@ def test_a_fully_read_body_keeps_the_connection(url: str) -> None:
             assert "connection" not in response.headers
 
 
+def test_a_body_still_arriving_is_read_before_the_answer(url: str) -> None:
+    """The 404 of an unknown path is ready at once; the client is still sending its body.
+    The answer waits for the body, so the client reads it and keeps the connection."""
+    body = b"x" * 300_000
+    with connect(url) as sock:
+        sock.sendall(post("/api/nowhere", body[:65_536], declared=len(body)))
+        time.sleep(0.3)
+        sock.sendall(body[65_536:])
+        response = read_response(sock)
+        assert (response.status_code, response.content) == (404, b'{"error":"Not found"}')
+        assert "connection" not in response.headers
+        sock.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert read_response(sock).status_code == 200
+
+
+def test_the_pipeline_s_own_refusals_also_wait_for_the_body(tmp_path: Path) -> None:
+    body = b"x" * 300_000
+    # The start-up health probe is the first counted request.
+    with running_app(tmp_path, {"RATE_LIMIT_MAX": "2"}) as base, connect(base) as sock:
+        for expected in (404, 429):
+            sock.sendall(post("/api/nowhere", body[:65_536], declared=len(body)))
+            time.sleep(0.3)
+            sock.sendall(body[65_536:])
+            response = read_response(sock)
+            assert response.status_code == expected
+            assert "connection" not in response.headers
+
+
 def test_an_answer_before_the_body_arrives_closes_the_connection(url: str) -> None:
     with connect(url) as sock:
-        # A refusal that never reads the body: the toggle-free 404 of an unknown path.
+        # A refusal that never reads the body, and a body that never comes: after the
+        # linger the answer goes out with Connection: close.
         sock.sendall(post("/api/nowhere", b"", declared=10_000_000))
         response = read_response(sock)
         assert (response.status_code, response.content) == (404, b'{"error":"Not found"}')

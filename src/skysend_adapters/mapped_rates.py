@@ -80,6 +80,9 @@ class MappedRateLimitStore:
                     os.ftruncate(fd, 0)  # a damaged, foreign or resized table starts empty
                     os.ftruncate(fd, size)
                     os.pwrite(fd, header, 0)
+                # Reserve every block now: writing through the map into a hole of a sparse
+                # file on a full disk kills the process (SIGBUS); here it is a clear error.
+                os.posix_fallocate(fd, 0, size)
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
             buffer = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)

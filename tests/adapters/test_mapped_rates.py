@@ -175,3 +175,11 @@ def test_sweeps_do_not_fault_the_table_into_memory(tmp_path: Path) -> None:
     asyncio.run(store.purge(NOW_MS + 2 * WINDOW))
     assert mapped_rss_kib(path) < 256
     store.close()
+
+
+def test_the_table_owns_its_disk_blocks(tmp_path: Path) -> None:
+    """A sparse table would need blocks when a page is first written through the map, and
+    a full disk would then kill the worker; the blocks are reserved at open instead."""
+    path = tmp_path / "rate-limits"
+    MappedRateLimitStore.open(path).close()
+    assert path.stat().st_blocks * 512 >= file_size()

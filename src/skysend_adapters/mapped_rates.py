@@ -147,6 +147,9 @@ class MappedRateLimitStore:
         return cleared
 
     async def forget_all(self) -> None:
+        await asyncio.to_thread(self._forget_all)
+
+    def _forget_all(self) -> None:
         for start, end in self._stretches():
             with self._locked():
                 os.pwrite(self._fd, bytes(end - start), start)

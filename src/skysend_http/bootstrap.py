@@ -130,7 +130,9 @@ def build(settings: Settings) -> Services:
         database = await SqliteDatabase.open(settings.db_path)
         try:
             blobs = FilesystemBlobStore(settings.uploads_dir)
-            rates = MappedRateLimitStore.open(Path(settings.db_path).with_name(RATE_TABLE))
+            rates = await asyncio.to_thread(
+                MappedRateLimitStore.open, Path(settings.db_path).with_name(RATE_TABLE)
+            )
         except BaseException:
             await database.close()
             raise

@@ -31,6 +31,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
@@ -102,13 +103,18 @@ def _writer_lock(fd: int) -> Iterator[None]:
         fcntl.flock(fd, fcntl.LOCK_UN)
 
 
+def _is_busy(exc: sqlite3.Error) -> bool:
+    """Whether SQLite refused because someone else holds a lock."""
+    return getattr(exc, "sqlite_errorcode", 0) & 0xFF in _BUSY_CODES
+
+
 def _on_loop(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
     """``fn`` on the event loop's connection; ``_Busy`` when a lock is held (nothing was
     changed then: a refused statement or transaction has no effect)."""
     try:
         return fn(conn)
     except sqlite3.Error as exc:
-        if getattr(exc, "sqlite_errorcode", 0) & 0xFF in _BUSY_CODES:
+        if _is_busy(exc):
             raise _Busy from exc
         raise StorageError(f"database error: {exc}") from exc
 
@@ -141,8 +147,7 @@ def _execute_patiently(conn: sqlite3.Connection, sql: str) -> None:
             conn.execute(sql).close()
             return
         except sqlite3.OperationalError as exc:
-            busy = getattr(exc, "sqlite_errorcode", 0) & 0xFF in _BUSY_CODES
-            if not busy or time.monotonic() >= deadline:
+            if not _is_busy(exc) or time.monotonic() >= deadline:
                 raise
             time.sleep(0.01)
 
@@ -154,7 +159,9 @@ def _connect(path: Path, *, waiting: bool = True) -> sqlite3.Connection:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StorageError(f"cannot create {path.parent}: {exc}") from exc
-    conn = sqlite3.connect(path, isolation_level=None)  # transactions are explicit
+    # Transactions are explicit. The event loop's connection is opened on the database
+    # thread and used only by the loop's thread from then on.
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=waiting)
     try:
         conn.row_factory = sqlite3.Row
         for pragma in _PRAGMAS:
@@ -209,7 +216,11 @@ class SqliteDatabase:
             executor.shutdown(wait=True)
             raise StorageError(f"cannot open the writer lock of {db_path}: {exc}") from exc
         try:
-            loop_conn = _connect(db_path, waiting=False)  # here, on the event loop's thread
+            # Opened on the thread (opening may wait for other processes), then used only by
+            # the event loop's thread.
+            loop_conn = await asyncio.get_running_loop().run_in_executor(
+                executor, partial(_connect, db_path, waiting=False)
+            )
         except BaseException:
             os.close(lock_fd)
             await asyncio.get_running_loop().run_in_executor(executor, conn.close)
@@ -257,10 +268,7 @@ class SqliteDatabase:
         def locked(conn: sqlite3.Connection) -> T:
             with _writer_lock(lock_fd):
                 try:
-                    if not transaction:
-                        return fn(conn)
-                    with immediate(conn):
-                        return fn(conn)
+                    return _in_transaction(conn, fn) if transaction else fn(conn)
                 finally:
                     if checkpoint:
                         conn.execute("PRAGMA wal_checkpoint(PASSIVE)").close()
@@ -275,9 +283,7 @@ class SqliteDatabase:
         except BlockingIOError:
             raise _Busy from None
         try:
-            if not transaction:
-                return _on_loop(conn, fn)
-            return _on_loop(conn, lambda c: _in_transaction(c, fn))
+            return _on_loop(conn, (lambda c: _in_transaction(c, fn)) if transaction else fn)
         finally:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 

@@ -24,9 +24,14 @@ STATUS: list[tuple[type[core.SkySendError], int]] = [
 ]
 
 
+def json_bytes(body: Any) -> bytes:
+    """The wire form of every JSON answer: compact, as the reference sends it."""
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(
-        json.dumps(body, separators=(",", ":")),
+        json_bytes(body),
         status=status,
         headers=headers,
         content_type="application/json",

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable
@@ -27,6 +26,7 @@ from hypercorn.typing import ASGIReceiveCallable, ASGIReceiveEvent, ASGISendCall
 from skysend_core.config import Settings
 from skysend_core.limits import Limits
 from skysend_core.limits_model import TOO_MANY_REQUESTS, RateDecision, client_ip
+from skysend_http.errors import json_bytes
 from skysend_http.headers import HeaderPolicy, RawHeaders
 
 log = logging.getLogger(__name__)
@@ -136,7 +136,7 @@ async def _drained(receive: ASGIReceiveCallable, done: asyncio.Event) -> None:
 
 
 def _json(message: str) -> tuple[RawHeaders, bytes]:
-    body = json.dumps({"error": message}, separators=(",", ":")).encode()
+    body = json_bytes({"error": message})
     headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
     return headers, body
 

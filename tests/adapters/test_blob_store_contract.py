@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import itertools
 import os
 import time
@@ -464,9 +465,9 @@ async def test_writes_are_buffered(
     sizes: list[int] = []
     original = filesystem._write_all
 
-    def recording(file: object, data: bytes) -> None:
+    def recording(file: object, data: bytes, durable: bool) -> None:
         sizes.append(len(data))
-        original(file, data)  # type: ignore[arg-type]
+        original(file, data, durable)  # type: ignore[arg-type]
 
     monkeypatch.setattr(filesystem, "_write_all", recording)
     data = os.urandom(5 * MIB + 100)
@@ -474,6 +475,43 @@ async def test_writes_are_buffered(
     assert sum(sizes) == len(data)
     assert all(size >= filesystem.WRITE_SIZE for size in sizes[:-1])
     assert len(sizes) <= 6
+
+
+async def test_flushed_writes_start_writeback_as_they_go(
+    fs: FilesystemBlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Blobs (and assembled blobs) are written behind range by range; parts, which are
+    copied at assembly and never flushed themselves, are not."""
+    ranges: list[tuple[int, int]] = []
+    original = filesystem._write_behind
+
+    def recording(file: io.FileIO, start: int, length: int) -> None:
+        ranges.append((start, length))
+        original(file, start, length)
+
+    monkeypatch.setattr(filesystem, "_write_behind", recording)
+    data = os.urandom(3 * MIB + 100)
+    await fs.write(new_id(), stream(split(data, [64 * 1024])))
+    assert len(ranges) >= 3
+    assert ranges == [(start, length) for start, length in contiguous(ranges)]
+    assert sum(length for _, length in ranges) == len(data)
+
+    ranges.clear()
+    session_id = new_id()
+    first = await fs.write_part(session_id, stream([data[: 2 * MIB]]))
+    second = await fs.write_part(session_id, stream([data[2 * MIB :]]))
+    assert ranges == []
+    await fs.assemble(session_id, [first.key, second.key], session_id)
+    assert ranges == [(0, 2 * MIB), (2 * MIB, len(data) - 2 * MIB)]
+
+
+def contiguous(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The ranges laid end to end from offset 0, with the given lengths."""
+    out, offset = [], 0
+    for _, length in ranges:
+        out.append((offset, length))
+        offset += length
+    return out
 
 
 async def test_filesystem_reader_closes_even_when_aclose_is_cancelled(tmp_path: Path) -> None:

@@ -115,7 +115,9 @@ def chunked_upload(url: str, parts: list[Path], size: int, parallel: int) -> Non
     for index, part in enumerate(parts):
         if transfers:
             transfers.append("--next")
-        transfers += ["-o", os.devnull, "-H", "Expect:", "--data-binary", f"@{part}"]
+        # -T streams the file as the body (POST, Content-Length), as for the single
+        # upload; --data-binary would first read each chunk into curl's memory.
+        transfers += ["-o", os.devnull, "-H", "Expect:", "-X", "POST", "-T", str(part)]
         transfers.append(f"{base}/chunk?index={index}")
     mode = ["--parallel", "--parallel-max", str(parallel)] if parallel > 1 else []
     curl(*mode, *transfers)

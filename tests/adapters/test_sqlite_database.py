@@ -227,6 +227,42 @@ async def test_concurrent_first_opens_migrate_once(tmp_path: Path) -> None:
             assert applied == [(name,) for name in MIGRATION_NAMES]
 
 
+async def test_a_file_locked_for_too_long_fails_to_open_clearly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another program holding the file locked past the busy timeout: opening gives up
+    with a StorageError naming the file (a start-up error), not a hang or a crash."""
+    from skysend_adapters.sqlite import database
+
+    patience_ms = 300
+    monkeypatch.setattr(database, "BUSY_TIMEOUT_MS", patience_ms)
+    monkeypatch.setattr(
+        database,
+        "_PRAGMAS",
+        tuple(
+            f"PRAGMA busy_timeout = {patience_ms}" if "busy_timeout" in pragma else pragma
+            for pragma in database._PRAGMAS
+        ),
+    )
+    path = tmp_path / "db" / "skysend.db"
+    path.parent.mkdir()
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        holder.execute("CREATE TABLE held (x)")
+        holder.execute("BEGIN EXCLUSIVE")
+        started = time.monotonic()
+        with pytest.raises(StorageError, match="cannot open database") as caught:
+            await SqliteDatabase.open(path)
+        waited = time.monotonic() - started
+    finally:
+        holder.close()
+    assert str(path) in str(caught.value)
+    assert "locked" in str(caught.value)
+    assert waited >= patience_ms / 1000  # it did retry before giving up
+    async with await SqliteDatabase.open(path) as db:  # and opens once the lock is gone
+        assert await db.run(lambda c: c.execute("PRAGMA journal_mode").fetchone()[0]) == "wal"
+
+
 async def test_driver_errors_become_storage_errors(db: SqliteDatabase) -> None:
     with pytest.raises(StorageError) as caught:
         await db.run(lambda conn: conn.execute("SELECT * FROM no_such_table"))

@@ -3,6 +3,7 @@ reuse after bodies left unread, over real sockets, and a failing rate limiter.""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 from pathlib import Path
@@ -17,11 +18,13 @@ from skysend_adapters.memory import (
     InMemoryClientKeyStore,
     InMemoryLockoutStore,
     InMemoryQuotaStore,
+    InMemoryRateLimitStore,
 )
 from skysend_core.config import Settings
 from skysend_core.errors import StorageError
 from skysend_core.limits import Limits
 from skysend_core.limits_model import RateWindow
+from skysend_http import gateway
 from skysend_http.gateway import Gateway
 
 
@@ -147,3 +150,101 @@ async def test_a_failing_rate_limiter_answers_500_without_calling_the_endpoint(
     assert body["body"] == b'{"error":"Internal server error"}'
     assert headers[b"cache-control"] == b"no-store"
     assert headers[b"x-frame-options"] == b"DENY"
+
+
+def leaving_client() -> Any:
+    """An ASGI receive: part of a declared body, then the client goes away."""
+    messages = [
+        {"type": "http.request", "body": b"x" * 100, "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+
+    async def receive() -> Any:
+        if messages:
+            return messages.pop(0)
+        await asyncio.Event().wait()  # nothing more ever arrives
+        raise AssertionError("unreachable")
+
+    return receive
+
+
+def upload_scope(method: str) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "http_version": "1.1",
+        "method": method,
+        "path": "/api/upload",
+        "headers": [(b"host", b"x"), (b"content-length", b"1000000")],
+        "client": ("192.0.2.1", 4000),
+    }
+
+
+@pytest.fixture
+def patient_gateway(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The linger made longer than any test, so only the client's leaving can end it."""
+    monkeypatch.setattr(gateway, "LINGER_S", 3600.0)
+
+
+@pytest.mark.usefixtures("patient_gateway")
+async def test_an_early_answer_stops_waiting_when_the_client_leaves(tmp_path: Path) -> None:
+    settings = Settings.from_env(base_env(tmp_path, 8080))
+    limits = await started_limits(settings)
+
+    async def endpoint(scope: Any, receive: Any, send: Any) -> None:
+        # As Quart does: answer at once while another task keeps receiving.
+        drain = asyncio.ensure_future(drain_until_disconnect(receive))
+        await send({"type": "http.response.start", "status": 413, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}", "more_body": False})
+        await drain
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    run = Gateway(endpoint, settings, lambda: limits)(upload_scope("POST"), leaving_client(), send)
+    await asyncio.wait_for(run, 10)
+    assert [message["type"] for message in sent] == ["http.response.start", "http.response.body"]
+    assert sent[0]["status"] == 413
+    assert (b"connection", b"close") in sent[0]["headers"]
+
+
+@pytest.mark.usefixtures("patient_gateway")
+async def test_the_pipeline_s_own_answer_stops_draining_when_the_client_leaves(
+    tmp_path: Path,
+) -> None:
+    settings = Settings.from_env(base_env(tmp_path, 8080))
+    limits = await started_limits(settings)
+
+    async def endpoint(scope: Any, receive: Any, send: Any) -> None:
+        raise AssertionError("a preflight never reaches the endpoints")
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    run = Gateway(endpoint, settings, lambda: limits)(
+        upload_scope("OPTIONS"), leaving_client(), send
+    )
+    await asyncio.wait_for(run, 10)
+    assert sent[0]["status"] == 204
+    assert sent[1] == {"type": "http.response.body", "body": b"", "more_body": False}
+
+
+async def drain_until_disconnect(receive: Any) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def started_limits(settings: Settings) -> Limits:
+    limits = Limits(
+        settings,
+        InMemoryRateLimitStore(),
+        InMemoryQuotaStore(),
+        InMemoryLockoutStore(),
+        InMemoryClientKeyStore(),
+        ManualClock(1_750_000_000_000),
+    )
+    await limits.start()
+    return limits

@@ -18,10 +18,15 @@ def read_response(sock: socket.socket) -> httpx.Response:
         received += data
     raw_head, rest = received.split(b"\r\n\r\n", 1)
     status_line, *lines = raw_head.decode("latin-1").split("\r\n")
-    headers = httpx.Headers([tuple(line.split(": ", 1)) for line in lines])
+    headers = httpx.Headers([_field(line) for line in lines])
     length = int(headers["Content-Length"])
     while len(rest) < length:
         data = sock.recv(65536)
         assert data, "connection closed in the middle of the response"
         rest += data
     return httpx.Response(int(status_line.split()[1]), headers=headers, content=rest[:length])
+
+
+def _field(line: str) -> tuple[str, str]:
+    name, _, value = line.partition(": ")
+    return name, value

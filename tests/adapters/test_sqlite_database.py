@@ -498,3 +498,136 @@ async def test_quick_writes_are_checkpointed_from_the_thread(
         await repo.set_metadata_once(upload.id, marker, b"nonce")
     wal = await asyncio.to_thread(lambda: Path(f"{path}-wal").stat().st_size)
     assert wal < 8 * 1024 * 1024, wal
+
+
+# -- quick writes of one turn of the loop share a commit --------------------------------
+
+
+def traced(db: SqliteDatabase) -> list[str]:
+    """The statements the loop's connection runs from now on."""
+    statements: list[str] = []
+    assert db._loop_conn is not None
+    db._loop_conn.set_trace_callback(statements.append)
+    return statements
+
+
+def insert_upload(upload_id: str) -> Callable[[sqlite3.Connection], str]:
+    """A one-statement write (into a table of the test's own); says where it ran."""
+
+    def insert(conn: sqlite3.Connection) -> str:
+        conn.execute("INSERT INTO things (id) VALUES (?)", (upload_id,)).close()
+        return threading.current_thread().name
+
+    return insert
+
+
+async def stored_ids(db: SqliteDatabase) -> set[str]:
+    return {row[0] for row in await query(db, "SELECT id FROM things")}
+
+
+@pytest.fixture
+async def things(db: SqliteDatabase) -> None:
+    await db.write(lambda conn: conn.execute("CREATE TABLE things (id TEXT PRIMARY KEY)"))
+
+
+@pytest.mark.usefixtures("things")
+async def test_quick_writes_of_one_turn_share_one_commit(db: SqliteDatabase) -> None:
+    statements = traced(db)
+    ids = [str(uuid.uuid4()) for _ in range(3)]
+    here = threading.current_thread().name
+    results = await asyncio.gather(
+        *(db.write(insert_upload(i), transaction=False, quick=True) for i in ids)
+    )
+    assert results == [here] * 3  # on the loop, not the thread
+    assert statements.count("BEGIN IMMEDIATE") == 1
+    assert statements.count("COMMIT") == 1
+    assert statements.count("SAVEPOINT queued") == 3
+    assert await stored_ids(db) == set(ids)
+
+
+@pytest.mark.usefixtures("things")
+async def test_a_lone_quick_write_runs_as_it_is(db: SqliteDatabase) -> None:
+    statements = traced(db)
+    upload_id = str(uuid.uuid4())
+    await db.write(insert_upload(upload_id), transaction=False, quick=True)
+    assert [s for s in statements if not s.startswith("INSERT")] == []
+    assert await stored_ids(db) == {upload_id}
+
+
+@pytest.mark.usefixtures("things")
+async def test_a_failing_write_fails_alone_in_its_group(db: SqliteDatabase) -> None:
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+    await db.write(insert_upload(first), transaction=False, quick=True)
+
+    def delete_then_fail(conn: sqlite3.Connection) -> None:
+        conn.execute("DELETE FROM things").close()
+        raise ValueError("changed my mind")
+
+    results = await asyncio.gather(
+        db.write(insert_upload(first), transaction=False, quick=True),  # duplicate key
+        db.write(delete_then_fail, quick=True),
+        db.write(insert_upload(second), transaction=False, quick=True),
+        return_exceptions=True,
+    )
+    assert isinstance(results[0], StorageError)
+    assert "UNIQUE" in str(results[0])
+    assert isinstance(results[1], ValueError)
+    assert results[2] == threading.current_thread().name
+    assert await stored_ids(db) == {first, second}  # the failed delete was rolled back
+
+
+@pytest.mark.usefixtures("things")
+async def test_a_caller_that_leaves_does_not_disturb_its_group(db: SqliteDatabase) -> None:
+    ids = [str(uuid.uuid4()) for _ in range(3)]
+    tasks = [
+        asyncio.ensure_future(db.write(insert_upload(i), transaction=False, quick=True))
+        for i in ids
+    ]
+    await asyncio.sleep(0)  # every write is queued; the group commits at the end of the turn
+    tasks[1].cancel()
+    done = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 10)
+    assert isinstance(done[1], asyncio.CancelledError)
+    assert done[0] == done[2] == threading.current_thread().name
+    assert await stored_ids(db) == set(ids)  # the write stands, as it would have alone
+
+
+@pytest.mark.usefixtures("things")
+async def test_a_group_facing_a_held_lock_waits_on_the_thread(
+    path: Path, db: SqliteDatabase
+) -> None:
+    import fcntl
+    import os
+
+    ids = [str(uuid.uuid4()) for _ in range(3)]
+    fd = os.open(f"{path}-wlock", os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        writes = asyncio.ensure_future(
+            asyncio.gather(
+                *(db.write(insert_upload(i), transaction=False, quick=True) for i in ids)
+            )
+        )
+        await asyncio.sleep(0.2)
+        assert not writes.done()
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        results = await asyncio.wait_for(writes, 5)
+    finally:
+        os.close(fd)
+    assert all(name.startswith("sqlite") for name in results)
+    assert await stored_ids(db) == set(ids)
+
+
+async def test_writes_queued_when_the_database_closes_are_committed(path: Path) -> None:
+    ids = [str(uuid.uuid4()) for _ in range(3)]
+    db = await SqliteDatabase.open(path)
+    await db.write(lambda conn: conn.execute("CREATE TABLE things (id TEXT PRIMARY KEY)"))
+    tasks = [
+        asyncio.ensure_future(db.write(insert_upload(i), transaction=False, quick=True))
+        for i in ids
+    ]
+    await asyncio.sleep(0)
+    await db.close()
+    await asyncio.wait_for(asyncio.gather(*tasks), 10)
+    assert [task.result() for task in tasks] == [threading.current_thread().name] * 3
+    async with await SqliteDatabase.open(path) as reopened:
+        assert await stored_ids(reopened) == set(ids)

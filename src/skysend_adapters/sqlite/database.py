@@ -19,6 +19,10 @@ held by someone else the operation goes to the database thread as usual. The thr
 cost more than such a statement (about a sixth of the CPU of a note creation). That second
 connection never checkpoints (a checkpoint syncs files): after every ``CHECKPOINT_EVERY`` of
 its writes, the next write runs on the thread and checkpoints there.
+
+Quick writes made during one turn of the event loop are committed together, at the end of
+that turn, in one transaction with a savepoint each: each stays atomic and fails alone,
+while the group shares one commit (under load, about a tenth of a note creation's CPU).
 """
 
 from __future__ import annotations
@@ -34,8 +38,9 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, Generic, TypeVar
 
+import attrs
 from sqlite_utils import Database
 
 from skysend_adapters.sqlite.migrations import MIGRATIONS
@@ -119,6 +124,46 @@ def _on_loop(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) ->
         raise StorageError(f"database error: {exc}") from exc
 
 
+@attrs.frozen
+class _QueuedWrite(Generic[T]):
+    fn: Callable[[sqlite3.Connection], T]
+    transaction: bool
+    future: asyncio.Future[T]
+
+
+_Outcome = tuple[Any, BaseException | None]
+
+
+def _outcome(work: Callable[[], Any]) -> _Outcome:
+    try:
+        return work(), None
+    except sqlite3.Error as exc:
+        return None, StorageError(f"database error: {exc}")
+    except Exception as exc:  # _Busy, StorageError, or the caller's own error
+        return None, exc
+
+
+def _each_in_savepoint(conn: sqlite3.Connection, group: list[_QueuedWrite[Any]]) -> list[_Outcome]:
+    """One ``BEGIN IMMEDIATE`` … ``COMMIT`` around the group; each write in a savepoint,
+    rolled back alone if it fails. A failed commit fails them all (nothing was written)."""
+    outcomes: list[_Outcome] = []
+    with immediate(conn):
+        for write in group:
+            conn.execute("SAVEPOINT queued")
+            outcome = _outcome(partial(write.fn, conn))
+            if outcome[1] is not None:
+                conn.execute("ROLLBACK TO queued")
+            conn.execute("RELEASE queued")
+            outcomes.append(outcome)
+    return outcomes
+
+
+def _settle_all(group: list[_QueuedWrite[Any]], error: BaseException) -> None:
+    for write in group:
+        if not write.future.done():
+            write.future.set_exception(error)
+
+
 def _in_transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
     with immediate(conn):
         return fn(conn)
@@ -195,6 +240,7 @@ class SqliteDatabase:
         self._executor = executor
         self._loop_conn = loop_conn
         self._loop_writes = 0
+        self._group: list[_QueuedWrite[Any]] = []
         self._conn = conn
         self._lock_fd = lock_fd
         self._closed = False
@@ -255,9 +301,7 @@ class SqliteDatabase:
             raise StorageError("database is closed")
         if quick and self._loop_conn is not None and self._loop_writes < CHECKPOINT_EVERY:
             with contextlib.suppress(_Busy):
-                result = self._write_on_loop(self._loop_conn, fn, transaction)
-                self._loop_writes += 1
-                return result
+                return await self._write_in_group(fn, transaction)
         # The loop's connection never checkpoints: after its CHECKPOINT_EVERY writes, the
         # next write runs here and checkpoints while it holds the writers' lock, so that
         # no write lands in between and the log can start over.
@@ -275,22 +319,55 @@ class SqliteDatabase:
 
         return await self.run(locked)
 
-    def _write_on_loop(
-        self, conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T], transaction: bool
-    ) -> T:
+    async def _write_in_group(self, fn: Callable[[sqlite3.Connection], T], transaction: bool) -> T:
+        """Queue a quick write for the end of this turn of the loop; ``_Busy`` if a lock
+        was held then."""
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._group.append(_QueuedWrite(fn, transaction, future))
+        if len(self._group) == 1:
+            asyncio.get_running_loop().call_soon(self._commit_group)
+        return await future
+
+    def _commit_group(self) -> None:
+        group, self._group = self._group, []
+        conn = self._loop_conn
+        if not group:
+            return
+        if conn is None or self._closed:
+            _settle_all(group, StorageError("database is closed"))
+            return
         try:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise _Busy from None
+            _settle_all(group, _Busy())
+            return
         try:
-            return _on_loop(conn, (lambda c: _in_transaction(c, fn)) if transaction else fn)
+            if len(group) == 1:  # alone: as it is, with no transaction around it
+                only = group[0]
+                work = (lambda c: _in_transaction(c, only.fn)) if only.transaction else only.fn
+                outcomes = [_outcome(lambda: _on_loop(conn, work))]
+            else:
+                outcomes = _on_loop(conn, lambda c: _each_in_savepoint(c, group))
+        except BaseException as exc:  # nothing was committed
+            _settle_all(group, exc)
+            return
         finally:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        self._loop_writes += len(group)
+        for write, (result, error) in zip(group, outcomes, strict=True):
+            if write.future.cancelled():
+                continue  # its caller left; the write stands, as it would have alone
+            if error is None:
+                write.future.set_result(result)
+            else:
+                write.future.set_exception(error)
 
     async def close(self) -> None:
-        """Close the connection on its thread and stop the thread (idempotent)."""
+        """Close the connection on its thread and stop the thread (idempotent). Writes
+        queued in this turn of the loop are committed first."""
         if self._closed:
             return
+        self._commit_group()
         self._closed = True
         if self._loop_conn is not None:
             self._loop_conn.close()

@@ -40,6 +40,8 @@ _TMP = re.compile(r"\.tmp-[0-9a-f]{32}")
 _PARTIAL = ".partial"
 _BLOB_SUFFIX = ".bin"
 _FADVISE = hasattr(os, "posix_fadvise")
+#: Parts are written behind only past this offset (see ``_write_behind``).
+PART_WRITE_BEHIND_FROM = 32 << 20
 
 T = TypeVar("T")
 
@@ -236,7 +238,7 @@ async def _write_atomically(
         raise
     committing: asyncio.Task[None] | None = None
     try:
-        size = await _pump(file, chunks, durable)
+        size = await _pump(file, chunks, 0 if durable else PART_WRITE_BEHIND_FROM)
         committing = asyncio.ensure_future(_io(_commit, file, temp, final, directory, durable))
         await _settle(committing)
     except BaseException:
@@ -255,7 +257,7 @@ def _discard_created(creating: asyncio.Future[io.FileIO], temp: Path) -> None:
             _discard(creating.result(), temp)
 
 
-async def _pump(file: io.FileIO, chunks: AsyncIterable[bytes], durable: bool) -> int:
+async def _pump(file: io.FileIO, chunks: AsyncIterable[bytes], write_behind_from: int) -> int:
     """Copy the stream into ``file`` in writes of at least ``WRITE_SIZE`` bytes.
 
     One write runs in a thread while the next buffer is gathered from the source.
@@ -271,13 +273,15 @@ async def _pump(file: io.FileIO, chunks: AsyncIterable[bytes], durable: bool) ->
             if buffered >= WRITE_SIZE:
                 if writing is not None:
                     await _settle(writing)
-                writing = asyncio.ensure_future(_io(_write_all, file, b"".join(pending), durable))
+                writing = asyncio.ensure_future(
+                    _io(_write_all, file, b"".join(pending), write_behind_from)
+                )
                 total += buffered
                 pending, buffered = [], 0
         if writing is not None:
             await _settle(writing)
         if pending:
-            await _io(_write_all, file, b"".join(pending), durable)
+            await _io(_write_all, file, b"".join(pending), write_behind_from)
             total += buffered
     except BaseException:
         await _drain_quietly(writing)
@@ -292,13 +296,13 @@ def _create(path: Path) -> io.FileIO:
     return io.FileIO(path, "xb")
 
 
-def _write_all(file: io.FileIO, data: bytes, durable: bool) -> None:
+def _write_all(file: io.FileIO, data: bytes, write_behind_from: int) -> None:
     start = file.tell()
     view = memoryview(data)
     while view:
         written = file.write(view)
         view = view[written:]
-    if durable:
+    if start >= write_behind_from:
         _write_behind(file, start, len(data))
 
 
@@ -310,8 +314,11 @@ def _write_behind(file: io.FileIO, start: int, length: int) -> None:
     ``POSIX_FADV_DONTNEED`` starts writeback of the range at once without waiting, so the
     disk works while the rest arrives and the final flush has little left (measured:
     single 1 GiB uploads ~600 → ~850 MiB/s). It is advice: where it is missing or
-    refused, nothing changes. Parts that are copied at assembly are not written behind:
-    that doubles the disk traffic and evicts pages the copy is about to read.
+    refused, nothing changes. Parts of chunked uploads (~10 MiB each) are not written
+    behind: they are copied at assembly, so that would double the disk traffic and evict
+    the pages the copy is about to read. A part past ``PART_WRITE_BEHIND_FROM`` is
+    written behind from there on: so large, it is almost always a whole stream (a
+    WebSocket upload) that becomes the blob as it is.
     """
     if _FADVISE:
         with contextlib.suppress(OSError):

@@ -505,6 +505,19 @@ async def test_flushed_writes_start_writeback_as_they_go(
     assert ranges == [(0, 2 * MIB), (2 * MIB, len(data) - 2 * MIB)]
 
 
+async def test_a_part_as_large_as_a_whole_stream_is_written_behind_past_the_threshold(
+    fs: FilesystemBlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ranges: list[tuple[int, int]] = []
+    monkeypatch.setattr(filesystem, "PART_WRITE_BEHIND_FROM", 2 * MIB)
+    monkeypatch.setattr(filesystem, "_write_behind", lambda _, *span: ranges.append(span))
+    data = os.urandom(5 * MIB)
+    await fs.write_part(new_id(), stream(split(data, [64 * 1024])))
+    assert ranges
+    assert ranges[0][0] >= 2 * MIB
+    assert ranges[0][0] + sum(length for _, length in ranges) == len(data)
+
+
 def contiguous(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """The ranges laid end to end from offset 0, with the given lengths."""
     out, offset = [], 0

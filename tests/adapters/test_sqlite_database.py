@@ -485,11 +485,15 @@ async def test_quick_transactions_roll_back_on_errors(db: SqliteDatabase) -> Non
     assert await SqliteUploadRepository(db).get(upload.id) == upload
 
 
-async def test_quick_writes_are_checkpointed_from_the_thread(
-    path: Path, db: SqliteDatabase
+async def test_the_log_stays_bounded_under_a_stream_of_writes(
+    path: Path, db: SqliteDatabase, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The loop's connection never checkpoints; without the periodic checkpoint on the
-    thread the log would hold every one of these writes (about 60 MiB)."""
+    """No write checkpoints on its own; without the background checkpoints and the reset
+    of a log grown too long, the log would hold every one of these writes (about
+    60 MiB)."""
+    from skysend_adapters.sqlite import database
+
+    monkeypatch.setattr(database, "WAL_RESET_BYTES", 2 * 1024 * 1024)
     repo = SqliteUploadRepository(db)
     marker = b"\x5a" * 4000
     for _ in range(2500):
@@ -631,3 +635,100 @@ async def test_writes_queued_when_the_database_closes_are_committed(path: Path) 
     assert [task.result() for task in tasks] == [threading.current_thread().name] * 3
     async with await SqliteDatabase.open(path) as reopened:
         assert await stored_ids(reopened) == set(ids)
+
+
+# -- checkpoints run beside the writers ---------------------------------------------------
+
+
+async def test_writes_go_on_while_a_checkpoint_is_slow(
+    db: SqliteDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A checkpoint syncs files, which takes long on a busy disk; it must not hold the
+    writers (it used to run inside a write, holding the writers' lock)."""
+    from skysend_adapters.sqlite import database
+
+    started, release = threading.Event(), threading.Event()
+    original = database._checkpoint_apart
+
+    def stuck(path: Path) -> int:
+        started.set()
+        release.wait(10)
+        return original(path)
+
+    monkeypatch.setattr(database, "_checkpoint_apart", stuck)
+    repo = SqliteUploadRepository(db)
+    later = [make_upload() for _ in range(20)]
+    try:
+        for _ in range(database.CHECKPOINT_EVERY):
+            await repo.insert(make_upload())
+        assert await asyncio.to_thread(started.wait, 5)
+        for upload in later:  # quick writes, on the loop
+            await asyncio.wait_for(repo.insert(upload), 5)
+        gone = later.pop()
+        await asyncio.wait_for(  # a write on the thread
+            db.write(lambda c: c.execute("DELETE FROM uploads WHERE id = ?", (gone.id,))), 5
+        )
+        assert db._checkpointing is not None
+        assert not db._checkpointing.done()
+    finally:
+        release.set()
+    assert [await repo.get(upload.id) for upload in later] == later
+    assert await repo.get(gone.id) is None
+
+
+async def test_writes_on_the_thread_count_towards_checkpoints(
+    db: SqliteDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from skysend_adapters.sqlite import database
+
+    checkpoints: list[Path] = []
+    monkeypatch.setattr(database, "_checkpoint_apart", lambda path: checkpoints.append(path) or 0)
+    for _ in range(database.CHECKPOINT_EVERY - 1):
+        await db.write(lambda c: c.execute("SELECT 1").close())
+    await asyncio.sleep(0.05)
+    assert checkpoints == []
+    await db.write(lambda c: c.execute("SELECT 1").close())
+    await asyncio.wait_for(asyncio.shield(db._checkpointing or asyncio.sleep(0)), 5)
+    assert checkpoints == [db.path]
+
+
+async def test_a_failed_background_checkpoint_leaves_it_to_the_next_write(
+    db: SqliteDatabase, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from skysend_adapters.sqlite import database
+
+    def failing(path: Path) -> int:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    under_lock: list[bool] = []
+    original_quietly = database._checkpoint_quietly
+
+    def recording(conn: sqlite3.Connection) -> None:
+        under_lock.append(True)
+        original_quietly(conn)
+
+    monkeypatch.setattr(database, "_checkpoint_apart", failing)
+    monkeypatch.setattr(database, "_checkpoint_quietly", recording)
+    repo = SqliteUploadRepository(db)
+    for _ in range(database.CHECKPOINT_EVERY):
+        await repo.insert(make_upload())
+    assert db._checkpointing is not None
+    await asyncio.wait({db._checkpointing})
+    assert "background checkpoint" in caplog.text
+    assert "disk I/O error" in caplog.text
+    last = make_upload()
+    await repo.insert(last)  # this write checkpoints, holding the writers' lock
+    assert under_lock == [True]
+    assert await repo.get(last.id) == last
+
+
+async def test_a_failed_checkpoint_after_a_write_does_not_fail_that_write(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The write before it has committed: a checkpoint error is logged, not raised."""
+    from skysend_adapters.sqlite import database
+
+    conn = sqlite3.connect(tmp_path / "other.db")
+    conn.close()
+    database._checkpoint_quietly(conn)
+    assert "checkpoint failed" in caplog.text

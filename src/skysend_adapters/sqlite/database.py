@@ -16,9 +16,15 @@ Point operations (one row by key: a read, an insert, a guarded update) may be ma
 ``quick``. They run on the event loop itself, on a second connection that never waits: it
 takes the writers' ``flock`` without blocking and has no busy timeout, and when anything is
 held by someone else the operation goes to the database thread as usual. The thread hop
-cost more than such a statement (about a sixth of the CPU of a note creation). That second
-connection never checkpoints (a checkpoint syncs files): after every ``CHECKPOINT_EVERY`` of
-its writes, the next write runs on the thread and checkpoints there.
+cost more than such a statement (about a sixth of the CPU of a note creation).
+
+No write checkpoints. A checkpoint syncs files, and while the disk is busy (large uploads
+being flushed) a sync can take most of a second: run inside a write, it held every other
+writer of every worker for that long. After every ``CHECKPOINT_EVERY`` writes a
+checkpoint runs in the background on a connection of its own, beside the writers. A
+checkpoint racing writers never catches up with them, so the log could not start over:
+when it reports a log longer than ``WAL_RESET_BYTES``, the next write checkpoints once
+more while it holds the writers' lock.
 
 Quick writes made during one turn of the event loop are committed together, at the end of
 that turn, in one transaction with a savepoint each: each stays atomic and fails alone,
@@ -30,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import logging
 import os
 import sqlite3
 import time
@@ -47,10 +54,14 @@ from skysend_adapters.sqlite.migrations import MIGRATIONS
 from skysend_core.errors import StorageError
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 5000
-#: Writes on the event loop's connection between two checkpoints on the thread.
+#: Writes between two background checkpoints.
 CHECKPOINT_EVERY = 256
+#: A longer log is checkpointed by the next write, under the writers' lock.
+WAL_RESET_BYTES = 32 << 20
+_WAL_FRAME_HEADER = 24
 #: SQLite's primary result codes for "someone else holds a lock".
 _BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 
@@ -164,6 +175,26 @@ def _settle_all(group: list[_QueuedWrite[Any]], error: BaseException) -> None:
             write.future.set_exception(error)
 
 
+def _checkpoint_apart(path: Path) -> int:
+    """A passive checkpoint on a connection of its own (it takes no writer's lock);
+    returns the length of the log it found, in bytes."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        _busy, frames, _copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    finally:
+        conn.close()
+    return int(frames) * (int(page_size) + _WAL_FRAME_HEADER)
+
+
+def _checkpoint_quietly(conn: sqlite3.Connection) -> None:
+    """Checkpoint after a committed write: a failure must not fail that write."""
+    try:
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").close()
+    except sqlite3.Error as exc:
+        log.warning("checkpoint failed: %s", exc)
+
+
 def _in_transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
     with immediate(conn):
         return fn(conn)
@@ -199,7 +230,7 @@ def _execute_patiently(conn: sqlite3.Connection, sql: str) -> None:
 
 def _connect(path: Path, *, waiting: bool = True) -> sqlite3.Connection:
     """The database thread's connection (migrating the file), or, with ``waiting=False``,
-    the event loop's: no busy timeout, no automatic checkpoints."""
+    the event loop's (no busy timeout). Neither checkpoints on its own."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -211,11 +242,11 @@ def _connect(path: Path, *, waiting: bool = True) -> sqlite3.Connection:
         conn.row_factory = sqlite3.Row
         for pragma in _PRAGMAS:
             _execute_patiently(conn, pragma)
+        conn.execute("PRAGMA wal_autocheckpoint = 0")
         if waiting:
             _migrate(conn)
         else:
             conn.execute("PRAGMA busy_timeout = 0")
-            conn.execute("PRAGMA wal_autocheckpoint = 0")
     except sqlite3.Error as exc:
         conn.close()
         raise StorageError(f"cannot open database {path}: {exc}") from exc
@@ -239,7 +270,9 @@ class SqliteDatabase:
         self.path = path
         self._executor = executor
         self._loop_conn = loop_conn
-        self._loop_writes = 0
+        self._writes = 0  # since the last background checkpoint began
+        self._checkpointing: asyncio.Future[None] | None = None
+        self._reset_due = False
         self._group: list[_QueuedWrite[Any]] = []
         self._conn = conn
         self._lock_fd = lock_fd
@@ -299,14 +332,13 @@ class SqliteDatabase:
         it on the event loop when the lock is free."""
         if self._closed:
             raise StorageError("database is closed")
-        if quick and self._loop_conn is not None and self._loop_writes < CHECKPOINT_EVERY:
+        self._count_write()
+        if quick and self._loop_conn is not None and not self._reset_due:
             with contextlib.suppress(_Busy):
                 return await self._write_in_group(fn, transaction)
-        # The loop's connection never checkpoints: after its CHECKPOINT_EVERY writes, the
-        # next write runs here and checkpoints while it holds the writers' lock, so that
+        # The log has grown too long: checkpoint while holding the writers' lock, so that
         # no write lands in between and the log can start over.
-        checkpoint = self._loop_writes >= CHECKPOINT_EVERY
-        self._loop_writes = 0 if checkpoint else self._loop_writes
+        reset, self._reset_due = self._reset_due, False
         lock_fd = self._lock_fd
 
         def locked(conn: sqlite3.Connection) -> T:
@@ -314,10 +346,28 @@ class SqliteDatabase:
                 try:
                     return _in_transaction(conn, fn) if transaction else fn(conn)
                 finally:
-                    if checkpoint:
-                        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").close()
+                    if reset:
+                        _checkpoint_quietly(conn)
 
         return await self.run(locked)
+
+    def _count_write(self) -> None:
+        self._writes += 1
+        if self._writes >= CHECKPOINT_EVERY and (
+            self._checkpointing is None or self._checkpointing.done()
+        ):
+            self._writes = 0
+            self._checkpointing = asyncio.ensure_future(self._checkpoint_beside_writers())
+
+    async def _checkpoint_beside_writers(self) -> None:
+        try:
+            log_bytes = await asyncio.to_thread(_checkpoint_apart, self.path)
+        except (OSError, sqlite3.Error) as exc:
+            log.warning("background checkpoint of %s failed: %s", self.path, exc)
+            self._reset_due = True  # the next write tries, under the lock
+            return
+        if log_bytes > WAL_RESET_BYTES:
+            self._reset_due = True
 
     async def _write_in_group(self, fn: Callable[[sqlite3.Connection], T], transaction: bool) -> T:
         """Queue a quick write for the end of this turn of the loop; ``_Busy`` if a lock
@@ -353,7 +403,6 @@ class SqliteDatabase:
             return
         finally:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-        self._loop_writes += len(group)
         for write, (result, error) in zip(group, outcomes, strict=True):
             if write.future.cancelled():
                 continue  # its caller left; the write stands, as it would have alone
@@ -369,6 +418,8 @@ class SqliteDatabase:
             return
         self._commit_group()
         self._closed = True
+        if self._checkpointing is not None:
+            await asyncio.wait({self._checkpointing})
         if self._loop_conn is not None:
             self._loop_conn.close()
         loop = asyncio.get_running_loop()

@@ -6,6 +6,16 @@ Layout under ``uploads_dir``::
     .tmp-<hex>                  a whole-blob write in progress (renamed into place)
     .partial/<id>/<hex>         one part of an unfinished upload
     .partial/<id>/.tmp-<hex>    a part being written
+    .partial/<id>/.growing      chunks that arrived in order, appended where they belong
+    .partial/<id>/.growing-next the next chunk index and the length it is appended at
+
+A chunk that continues the ones before it (by index) is appended to ``.growing``, which
+becomes the blob at assembly without being copied; only chunks that arrive out of order
+are copied then. Its key says where it lies (``g`` + offset + length, in hex). The
+``.growing-next`` record is advanced when a chunk has been appended, before the session
+commits it: a chunk whose commit then fails (a lost race, a crash) leaves bytes in
+``.growing`` that no committed key points to, and assembly copies what the committed keys
+name instead of taking the file as it is.
 
 Every id is checked with ``is_valid_id`` and every part key against its own pattern before
 a path is built, so no request can name a path outside the layout. Blocking calls run in
@@ -20,14 +30,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import fcntl
 import io
 import os
 import re
-import shutil
+import struct
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
+
+import attrs
 
 from skysend_core.errors import NotFound, StorageError
 from skysend_core.ports import PartRef, StaleItem
@@ -36,6 +49,10 @@ from skysend_core.uploads_model import is_valid_id
 WRITE_SIZE = 1 << 20
 READ_SIZE = 1 << 20
 _PART_KEY = re.compile(r"[0-9a-f]{32}")
+_GROWN_KEY = re.compile(r"g([0-9a-f]{16})([0-9a-f]{16})")
+_GROWING = ".growing"
+_NEXT = ".growing-next"
+_NEXT_FORMAT = struct.Struct("<QQ")  # next index, length of the chunks appended so far
 _TMP = re.compile(r"\.tmp-[0-9a-f]{32}")
 _PARTIAL = ".partial"
 _BLOB_SUFFIX = ".bin"
@@ -154,11 +171,17 @@ class FilesystemBlobStore:
 
     # -- parts of unfinished uploads ------------------------------------------------
 
-    async def write_part(self, session_id: str, chunks: AsyncIterable[bytes]) -> PartRef:
+    async def write_part(
+        self, session_id: str, chunks: AsyncIterable[bytes], index: int | None = None
+    ) -> PartRef:
         directory = self._session_dir(session_id)
         if directory is None:
             raise NotFound("invalid session id")
         await _io(directory.mkdir, 0o777, True, True)
+        if index is not None:
+            appending = await _begin_appending(directory, index)
+            if appending is not None:
+                return await _append(appending, chunks)
         key = uuid.uuid4().hex
         # Parts are written and closed but not flushed: the assembled blob is flushed
         # once at finalize, so each byte reaches the disk once, not twice. A part lost
@@ -171,12 +194,16 @@ class FilesystemBlobStore:
         final = self._blob_path(blob_id)
         if directory is None or final is None:
             raise NotFound("invalid id")
-        if not all(_PART_KEY.fullmatch(key) for key in part_keys):
-            raise StorageError("invalid part key")
-        parts = [directory / key for key in part_keys]
-        if len(parts) == 1:
-            return await _io(_move_into_place, parts[0], final)
-        return await _io(_concatenate, parts, self._root, final)
+        sources = [_source(directory, key) for key in part_keys]
+        grown = _grown_prefix(sources)
+        if grown and all(span is None for _, span in sources[grown:]):
+            return await _io(_complete_growing, directory / _GROWING, sources, grown, final)
+        if len(sources) == 1 and sources[0][1] is None:
+            return await _io(_move_into_place, sources[0][0], final)
+        # Otherwise the blob is built anew. With appended chunks, that happens only when
+        # one of them was never committed (a lost race, a crash) and later ones were
+        # appended after it: cutting .growing there would destroy them.
+        return await _io(_concatenate, sources, self._root, final)
 
     async def discard_parts(self, session_id: str, part_keys: Sequence[str] | None = None) -> None:
         directory = self._session_dir(session_id)
@@ -399,16 +426,34 @@ def _move_into_place(part: Path, final: Path) -> int:
     return size
 
 
-def _concatenate(parts: Sequence[Path], directory: Path, final: Path) -> int:
+#: Where a part's bytes are: a file of its own (``None``), or a range of ``.growing``.
+_Source = tuple[Path, tuple[int, int] | None]
+
+
+def _source(directory: Path, key: str) -> _Source:
+    if _PART_KEY.fullmatch(key):
+        return directory / key, None
+    grown = _GROWN_KEY.fullmatch(key)
+    if grown is None:
+        raise StorageError("invalid part key")
+    return directory / _GROWING, (int(grown[1], 16), int(grown[2], 16))
+
+
+def _grown_prefix(sources: Sequence[_Source]) -> int:
+    """How many leading parts lie in ``.growing`` end to end from its start."""
+    count = end = 0
+    for _, span in sources:
+        if span is None or span[0] != end:
+            break
+        count, end = count + 1, end + span[1]
+    return count
+
+
+def _concatenate(sources: Sequence[_Source], directory: Path, final: Path) -> int:
     temp = directory / f".tmp-{uuid.uuid4().hex}"
     try:
         with io.FileIO(temp, "xb") as out:
-            total = 0
-            for part in parts:
-                with io.FileIO(part, "rb") as source:
-                    copied = _copy(source, out)
-                    _write_behind(out, total, copied)
-                    total += copied
+            total = _copy_all(sources, out, 0)
             os.fsync(out.fileno())
         os.replace(temp, final)
     except BaseException:
@@ -418,14 +463,57 @@ def _concatenate(parts: Sequence[Path], directory: Path, final: Path) -> int:
     return total
 
 
-def _copy(source: io.FileIO, target: io.FileIO) -> int:
-    """Append ``source`` to ``target``: in-kernel where possible, else buffered."""
+def _complete_growing(growing: Path, sources: Sequence[_Source], grown: int, final: Path) -> int:
+    """Cut ``.growing`` after its first ``grown`` parts (dropping any bytes of a chunk
+    that was never committed), append the other parts, flush, and move it into place."""
+    valid = sum(span[1] for _, span in sources[:grown] if span is not None)
+    rest = sources[grown:]
+    # An append still running (a chunk sent twice, the copy that lost) would go on
+    # writing into the blob: wait for it, then cut off what it wrote.
+    lock_fd = os.open(growing.with_name(_NEXT), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(lock_fd, fcntl.LOCK_EX)
+        with io.FileIO(growing, "r+b") as out:
+            if os.fstat(out.fileno()).st_size < valid:
+                raise StorageError("appended chunks are missing")
+            out.truncate(valid)
+            out.seek(valid)
+            total = _copy_all(rest, out, valid)
+            os.fsync(out.fileno())
+        os.replace(growing, final)
+    finally:
+        _unlock(lock_fd)
+    _fsync_dir(final.parent)
+    return total
+
+
+def _copy_all(sources: Sequence[_Source], out: io.FileIO, start: int) -> int:
+    """Append every source to ``out`` (positioned at ``start``), writing behind as it
+    goes; returns the end offset."""
+    total = start
+    for path, span in sources:
+        with io.FileIO(path, "rb") as source:
+            offset, length = span if span is not None else (0, None)
+            copied = _copy(source, out, offset, length)
+        _write_behind(out, total, copied)
+        total += copied
+    return total
+
+
+def _copy(source: io.FileIO, target: io.FileIO, offset: int = 0, length: int | None = None) -> int:
+    """Append ``length`` bytes of ``source`` from ``offset`` (default: all of it) to
+    ``target``: in-kernel where possible, else buffered."""
     size = os.fstat(source.fileno()).st_size
+    wanted = size - offset if length is None else length
+    if offset + wanted > size:
+        raise StorageError("a part is shorter than its record")
     copied = 0
     if hasattr(os, "copy_file_range"):
         try:
-            while copied < size:
-                step = os.copy_file_range(source.fileno(), target.fileno(), size - copied)
+            while copied < wanted:
+                step = os.copy_file_range(
+                    source.fileno(), target.fileno(), wanted - copied, offset + copied
+                )
                 if step == 0:
                     break
                 copied += step
@@ -435,8 +523,113 @@ def _copy(source: io.FileIO, target: io.FileIO) -> int:
                 raise
         else:
             return copied
-    shutil.copyfileobj(source, target, WRITE_SIZE)
-    return os.fstat(source.fileno()).st_size
+    source.seek(offset)
+    remaining = wanted
+    while remaining > 0:
+        data = source.read(min(WRITE_SIZE, remaining))
+        if not data:
+            break
+        _write_all(target, data, 1 << 62)
+        remaining -= len(data)
+    return wanted - remaining
+
+
+# -- chunks appended in order ---------------------------------------------------------
+
+
+@attrs.define
+class _Appending:
+    """An append to ``.growing`` in progress: its lock is held until it ends."""
+
+    directory: Path
+    index: int
+    start: int
+    file: io.FileIO
+    lock_fd: int
+
+
+async def _begin_appending(directory: Path, index: int) -> _Appending | None:
+    starting = asyncio.ensure_future(_io(_start_appending, directory, index))
+    try:
+        return await asyncio.shield(starting)
+    except asyncio.CancelledError:
+        # The thread may still take the lock: release it as soon as it has.
+        starting.add_done_callback(_abandon_started)
+        raise
+
+
+def _abandon_started(starting: asyncio.Future[_Appending | None]) -> None:
+    if not starting.cancelled() and starting.exception() is None:
+        appending = starting.result()
+        if appending is not None:
+            _abandon(appending)
+
+
+def _abandon(appending: _Appending) -> None:
+    """Close and unlock; what was written stays as an unfinished tail, cut off by the
+    next append or at assembly."""
+    with contextlib.suppress(OSError):
+        appending.file.close()
+    _unlock(appending.lock_fd)
+
+
+def _start_appending(directory: Path, index: int) -> _Appending | None:
+    """Take the session's append lock and check that chunk ``index`` is the next one;
+    ``None`` (write a separate part) if it is not, or if another append is running."""
+    lock_fd = os.open(directory / _NEXT, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(lock_fd)
+        return None
+    except BaseException:
+        os.close(lock_fd)
+        raise
+    try:
+        record = os.pread(lock_fd, _NEXT_FORMAT.size, 0)
+        expected, start = _NEXT_FORMAT.unpack(record) if record else (0, 0)
+        if expected != index:
+            _unlock(lock_fd)
+            return None
+        file = io.FileIO(directory / _GROWING, "a+b")
+    except BaseException:
+        _unlock(lock_fd)
+        raise
+    appending = _Appending(directory, index, start, file, lock_fd)
+    try:
+        file.truncate(start)  # bytes of an append that never finished
+        file.seek(start)
+    except BaseException:
+        _abandon(appending)
+        raise
+    return appending
+
+
+async def _append(appending: _Appending, chunks: AsyncIterable[bytes]) -> PartRef:
+    try:
+        size = await _pump(appending.file, chunks, 0)
+    except BaseException:
+        _abandon(appending)  # inline: the lock must go even if cancelled again
+        raise
+    # The thread closes, records and unlocks even if this waiter is cancelled meanwhile.
+    await _settle(asyncio.ensure_future(_io(_finish_appending, appending, size)))
+    return PartRef(f"g{appending.start:016x}{size:016x}", size)
+
+
+def _finish_appending(appending: _Appending, size: int) -> None:
+    try:
+        appending.file.close()
+        record = _NEXT_FORMAT.pack(appending.index + 1, appending.start + size)
+        os.pwrite(appending.lock_fd, record, 0)
+    finally:
+        _unlock(appending.lock_fd)
+
+
+def _unlock(lock_fd: int) -> None:
+    try:
+        fcntl.flock(lock_fd, fcntl.LOCK_UN)
+    finally:
+        os.close(lock_fd)
 
 
 def _entries(directory: str | Path) -> list[os.DirEntry[str]]:

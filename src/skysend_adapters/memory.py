@@ -187,7 +187,9 @@ class InMemoryBlobStore:
     async def delete(self, blob_id: str) -> None:
         self._blobs.pop(blob_id, None)
 
-    async def write_part(self, session_id: str, chunks: AsyncIterable[bytes]) -> PartRef:
+    async def write_part(
+        self, session_id: str, chunks: AsyncIterable[bytes], index: int | None = None
+    ) -> PartRef:
         if not is_valid_id(session_id):
             raise NotFound("invalid session id")
         data = await _collect(chunks)

@@ -134,8 +134,16 @@ class BlobStore(Protocol):
         """Remove a blob; a missing blob is not an error."""
         ...
 
-    async def write_part(self, session_id: str, chunks: AsyncIterable[bytes]) -> PartRef:
-        """Durably store one part of a session under a fresh unique key."""
+    async def write_part(
+        self, session_id: str, chunks: AsyncIterable[bytes], index: int | None = None
+    ) -> PartRef:
+        """Store one part of a session under a fresh unique key.
+
+        ``index`` is the part's position in the blob when known (a chunk's index): a store
+        may then place a part that continues the ones before it where it belongs, so that
+        assembly need not copy it. Whatever it does, ``assemble`` with the committed keys
+        gives the parts in order, and a key that is never committed (the session store
+        refused it) changes nothing."""
         ...
 
     async def assemble(self, session_id: str, part_keys: Sequence[str], blob_id: str) -> int:

@@ -136,7 +136,9 @@ class Files:
             await self.abort(session_id)
             raise overflow
         try:
-            part = await self.blobs.write_part(session_id, limited(body, room, overflow))
+            part = await self.blobs.write_part(
+                session_id, limited(body, room, overflow), index=position
+            )
         except TooLarge:
             await self.abort(session_id)
             raise

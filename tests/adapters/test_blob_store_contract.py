@@ -308,6 +308,89 @@ async def test_failed_part_leaves_nothing(harness: Harness) -> None:
     assert harness.leftovers() == []
 
 
+# -- parts that know their index (chunks) ---------------------------------------------------
+
+
+async def test_indexed_parts_in_order_assemble(store: BlobStore) -> None:
+    session_id = new_id()
+    datas = [os.urandom(n) for n in (MIB + 1, 17, 2 * MIB, 5)]
+    refs = [
+        await store.write_part(session_id, stream(split(d, ODD_SIZES)), index=i)
+        for i, d in enumerate(datas)
+    ]
+    assert [r.size for r in refs] == [len(d) for d in datas]
+    assert len({r.key for r in refs}) == 4
+    assert await store.assemble(session_id, [r.key for r in refs], session_id) == MIB + 2 * MIB + 23
+    assert await read_blob(store, session_id) == b"".join(datas)
+
+
+async def test_indexed_parts_out_of_order_assemble_in_index_order(store: BlobStore) -> None:
+    session_id = new_id()
+    datas = [os.urandom(1000 + n) for n in range(5)]
+    keys: dict[int, str] = {}
+    for index in (0, 2, 1, 4, 3):
+        keys[index] = (await store.write_part(session_id, stream([datas[index]]), index)).key
+    await store.assemble(session_id, [keys[i] for i in range(5)], session_id)
+    assert await read_blob(store, session_id) == b"".join(datas)
+
+
+@pytest.mark.parametrize("later_parts", [0, 2])
+async def test_an_indexed_part_never_committed_changes_nothing(
+    store: BlobStore, later_parts: int
+) -> None:
+    """Chunk 1 is written, then refused by the session store (a duplicate that lost, a
+    crash before the commit) and sent again; later chunks follow. Only committed keys
+    make the blob."""
+    session_id = new_id()
+    first = await store.write_part(session_id, stream([b"first-"]), 0)
+    refused = await store.write_part(session_id, stream([b"REFUSED-REFUSED-"]), 1)
+    await store.discard_parts(session_id, [refused.key])
+    again = await store.write_part(session_id, stream([b"second-"]), 1)
+    later = [
+        await store.write_part(session_id, stream([f"later{i}-".encode()]), 2 + i)
+        for i in range(later_parts)
+    ]
+    keys = [first.key, again.key, *(ref.key for ref in later)]
+    await store.assemble(session_id, keys, session_id)
+    expected = b"first-second-" + b"".join(f"later{i}-".encode() for i in range(later_parts))
+    assert await read_blob(store, session_id) == expected
+
+
+async def test_an_indexed_part_that_failed_changes_nothing(store: BlobStore) -> None:
+    session_id = new_id()
+    first = await store.write_part(session_id, stream([b"first-"]), 0)
+    with pytest.raises(Boom):
+        await store.write_part(session_id, failing([b"x" * (2 * MIB)], Boom()), 1)
+    second = await store.write_part(session_id, stream([b"second"]), 1)
+    await store.assemble(session_id, [first.key, second.key], session_id)
+    assert await read_blob(store, session_id) == b"first-second"
+
+
+async def test_two_parts_with_one_index_at_once(store: BlobStore) -> None:
+    """A chunk sent twice at the same moment: both writes succeed under different keys,
+    and the one the session store keeps makes the blob."""
+    session_id = new_id()
+    release = asyncio.Event()
+
+    async def held(data: bytes) -> AsyncIterator[bytes]:
+        yield data[:10]
+        await release.wait()
+        yield data[10:]
+
+    one, two = os.urandom(3 * MIB), os.urandom(3 * MIB)
+    writes = [
+        asyncio.ensure_future(store.write_part(session_id, held(data), 0)) for data in (one, two)
+    ]
+    await asyncio.sleep(0.05)
+    release.set()
+    first, second = await asyncio.gather(*writes)
+    assert first.key != second.key
+    await store.discard_parts(session_id, [first.key])
+    tail = await store.write_part(session_id, stream([b"tail"]), 1)
+    await store.assemble(session_id, [second.key, tail.key], session_id)
+    assert await read_blob(store, session_id) == two + b"tail"
+
+
 async def test_stale_items(store: BlobStore) -> None:
     blob_id, session_id = new_id(), new_id()
     await store.write(blob_id, stream([b"blob"]))
@@ -568,3 +651,64 @@ async def test_filesystem_write_cancelled_at_any_point_leaves_no_file(tmp_path: 
     await asyncio.sleep(0.2)  # let any thread still creating a file finish
     leftovers = [name for name in os.listdir(tmp_path) if name != ".partial"]
     assert leftovers == []
+
+
+async def test_chunks_in_order_become_the_blob_without_a_copy(
+    fs: FilesystemBlobStore, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session_id = new_id()
+    datas = [os.urandom(MIB + n) for n in range(3)]
+    refs = [await fs.write_part(session_id, stream([d]), i) for i, d in enumerate(datas)]
+    area = root / ".partial" / session_id
+    assert sorted(p.name for p in area.iterdir()) == [".growing", ".growing-next"]
+    inode = (area / ".growing").stat().st_ino
+
+    def no_copy(*args: object) -> int:
+        raise AssertionError("copied")
+
+    monkeypatch.setattr(filesystem, "_copy", no_copy)
+    await fs.assemble(session_id, [r.key for r in refs], session_id)
+    blob = root / f"{session_id}.bin"
+    assert blob.stat().st_ino == inode
+    assert blob.read_bytes() == b"".join(datas)
+
+
+async def test_a_chunk_out_of_order_is_copied_after_the_ones_in_place(
+    fs: FilesystemBlobStore, root: Path
+) -> None:
+    session_id = new_id()
+    first = await fs.write_part(session_id, stream([b"0" * 100]), 0)
+    third = await fs.write_part(session_id, stream([b"2" * 100]), 2)  # ahead: a part
+    second = await fs.write_part(session_id, stream([b"1" * 100]), 1)  # continues: appended
+    area = root / ".partial" / session_id
+    assert sorted(p.name for p in area.iterdir()) == [".growing", ".growing-next", third.key]
+    await fs.assemble(session_id, [first.key, second.key, third.key], session_id)
+    assert (root / f"{session_id}.bin").read_bytes() == b"0" * 100 + b"1" * 100 + b"2" * 100
+
+
+async def test_assembly_waits_for_an_append_still_running(
+    fs: FilesystemBlobStore, root: Path
+) -> None:
+    """Chunk 1 sent twice: one copy committed as a part, the other still appending when
+    the upload is finalized. The blob must not take the straggler's bytes."""
+    session_id = new_id()
+    first = await fs.write_part(session_id, stream([b"0" * 100]), 0)
+    release = asyncio.Event()
+
+    async def straggler() -> AsyncIterator[bytes]:
+        yield b"S" * (2 * MIB)
+        await release.wait()
+        yield b"S" * (2 * MIB)
+
+    appending = asyncio.ensure_future(fs.write_part(session_id, straggler(), 1))
+    await asyncio.sleep(0.05)
+    committed = await fs.write_part(session_id, stream([b"1" * 100]), 1)  # a part of its own
+    assembling = asyncio.ensure_future(
+        fs.assemble(session_id, [first.key, committed.key], session_id)
+    )
+    await asyncio.sleep(0.2)
+    assert not assembling.done()  # waiting for the append to end
+    release.set()
+    await appending
+    assert await assembling == 200
+    assert (root / f"{session_id}.bin").read_bytes() == b"0" * 100 + b"1" * 100

@@ -699,8 +699,10 @@ class ThrottledBlobStore:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    async def write_part(self, session_id: str, chunks: AsyncIterable[bytes]) -> PartRef:
-        return await self.inner.write_part(session_id, self._throttled(chunks))
+    async def write_part(
+        self, session_id: str, chunks: AsyncIterable[bytes], index: int | None = None
+    ) -> PartRef:
+        return await self.inner.write_part(session_id, self._throttled(chunks), index)
 
     async def _throttled(self, chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
         async for chunk in chunks:

@@ -10,16 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.support.memory import memory_limits
 from tests.support.raw_http import read_response
 from tests.support.servers import base_env, running_app
 
 from skysend_adapters.clock import ManualClock
-from skysend_adapters.memory import (
-    InMemoryClientKeyStore,
-    InMemoryLockoutStore,
-    InMemoryQuotaStore,
-    InMemoryRateLimitStore,
-)
 from skysend_core.config import Settings
 from skysend_core.errors import StorageError
 from skysend_core.limits import Limits
@@ -112,14 +107,7 @@ async def test_a_failing_rate_limiter_answers_500_without_calling_the_endpoint(
     tmp_path: Path,
 ) -> None:
     settings = Settings.from_env(base_env(tmp_path, 8080))
-    limits = Limits(
-        settings,
-        BrokenRates(),
-        InMemoryQuotaStore(),
-        InMemoryLockoutStore(),
-        InMemoryClientKeyStore(),
-        ManualClock(1_750_000_000_000),
-    )
+    limits = memory_limits(settings, ManualClock(1_750_000_000_000), BrokenRates())
     await limits.start()
     reached: list[Any] = []
 
@@ -238,13 +226,6 @@ async def drain_until_disconnect(receive: Any) -> None:
 
 
 async def started_limits(settings: Settings) -> Limits:
-    limits = Limits(
-        settings,
-        InMemoryRateLimitStore(),
-        InMemoryQuotaStore(),
-        InMemoryLockoutStore(),
-        InMemoryClientKeyStore(),
-        ManualClock(1_750_000_000_000),
-    )
+    limits = memory_limits(settings, ManualClock(1_750_000_000_000))
     await limits.start()
     return limits

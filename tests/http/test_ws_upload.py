@@ -30,6 +30,7 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.support.memory import memory_limits
 from tests.support.servers import RssSampler, ServerProcess, base_env, free_port, wait_healthy
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -38,11 +39,7 @@ from skysend_adapters.clock import ManualClock
 from skysend_adapters.filesystem import FilesystemBlobStore
 from skysend_adapters.memory import (
     InMemoryBlobStore,
-    InMemoryClientKeyStore,
-    InMemoryLockoutStore,
     InMemoryNoteRepository,
-    InMemoryQuotaStore,
-    InMemoryRateLimitStore,
     InMemoryUploadRepository,
     InMemoryUploadSessionStore,
 )
@@ -51,7 +48,6 @@ from skysend_core.config import Settings
 from skysend_core.crypto.ece import decrypt_payload, encrypt_payload
 from skysend_core.errors import StorageError
 from skysend_core.lifecycle import Cleanup
-from skysend_core.limits import Limits
 from skysend_core.notes import Notes
 from skysend_core.ports import PartRef
 from skysend_core.uploads import Files
@@ -740,14 +736,7 @@ class InProcess:
         files = Files(settings, self.uploads, self.sessions, self.blobs, clock)  # type: ignore[arg-type]
         self.cleanup = Cleanup(self.uploads, self.sessions, self.blobs, clock)  # type: ignore[arg-type]
 
-        limits = Limits(
-            settings,
-            InMemoryRateLimitStore(),
-            InMemoryQuotaStore(),
-            InMemoryLockoutStore(),
-            InMemoryClientKeyStore(),
-            clock,
-        )
+        limits = memory_limits(settings, clock)
 
         async def open_storage() -> Wiring:
             notes = Notes(settings, InMemoryNoteRepository(), clock)

@@ -450,6 +450,22 @@ async def test_assemble_without_copy_file_range(
     assert await read_blob(fs, session_id) == b"efcdab"
 
 
+async def test_assemble_ranges_of_the_growing_file_without_copy_file_range(
+    fs: FilesystemBlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rebuild after a chunk that was never committed copies ranges of .growing."""
+    monkeypatch.delattr(os, "copy_file_range", raising=False)
+    session_id = new_id()
+    first = await fs.write_part(session_id, stream([b"first-"]), 0)
+    refused = await fs.write_part(session_id, stream([b"REFUSED-"]), 1)
+    await fs.discard_parts(session_id, [refused.key])
+    again = await fs.write_part(session_id, stream([b"second-"]), 1)
+    tail = os.urandom(3 * MIB)
+    later = await fs.write_part(session_id, stream([tail]), 2)
+    await fs.assemble(session_id, [first.key, again.key, later.key], session_id)
+    assert await read_blob(fs, session_id) == b"first-second-" + tail
+
+
 @pytest.mark.parametrize("bad_id", BAD_IDS)
 async def test_invalid_ids_build_no_path(
     fs: FilesystemBlobStore, monkeypatch: pytest.MonkeyPatch, bad_id: str

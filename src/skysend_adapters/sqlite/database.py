@@ -329,7 +329,8 @@ class SqliteDatabase:
         transaction, or, with ``transaction=False``, as the single autocommit statement it
         runs: one statement is atomic on its own, and skipping BEGIN/COMMIT saves two
         round trips into SQLite per write. ``quick`` (a point write of a few rows) runs
-        it on the event loop when the lock is free."""
+        it on the event loop, in one commit with the other quick writes of this turn of
+        the loop, when the lock is free."""
         if self._closed:
             raise StorageError("database is closed")
         self._count_write()

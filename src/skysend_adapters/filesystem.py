@@ -8,14 +8,19 @@ Layout under ``uploads_dir``::
     .partial/<id>/.tmp-<hex>    a part being written
     .partial/<id>/.growing      chunks that arrived in order, appended where they belong
     .partial/<id>/.growing-next the next chunk index and the length it is appended at
+    .partial/<id>/.growing-map  parts moved into ``.growing``: key, offset, length
 
 A chunk that continues the ones before it (by index) is appended to ``.growing``, which
-becomes the blob at assembly without being copied; only chunks that arrive out of order
-are copied then. Its key says where it lies (``g`` + offset + length, in hex). The
-``.growing-next`` record is advanced when a chunk has been appended, before the session
-commits it: a chunk whose commit then fails (a lost race, a crash) leaves bytes in
-``.growing`` that no committed key points to, and assembly copies what the committed keys
-name instead of taking the file as it is.
+becomes the blob at assembly without being copied. Its key says where it lies (``g`` +
+offset + length, in hex). A chunk that arrives ahead of its turn is written as a part
+named after its index; when its turn comes (the chunk before it has been appended), it is
+copied into ``.growing`` and recorded in ``.growing-map`` by a thread of the store's own,
+after the request has returned, so chunks sent in parallel reach the blob during the
+upload, not at finalize, and no request waits for the copy. The ``.growing-next`` record is
+advanced before the session commits a chunk: a chunk whose commit then fails (a lost
+race, a crash) leaves bytes in ``.growing`` that no committed key points to, and assembly
+builds the blob from what the committed keys name instead of taking the file as it is.
+Appends, these moves and assembly take turns on a lock of ``.growing-next``.
 
 Every id is checked with ``is_valid_id`` and every part key against its own pattern before
 a path is built, so no request can name a path outside the layout. Blocking calls run in
@@ -32,11 +37,13 @@ import contextlib
 import errno
 import fcntl
 import io
+import logging
 import os
 import re
 import struct
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -53,6 +60,8 @@ _GROWN_KEY = re.compile(r"g([0-9a-f]{16})([0-9a-f]{16})")
 _GROWING = ".growing"
 _NEXT = ".growing-next"
 _NEXT_FORMAT = struct.Struct("<QQ")  # next index, length of the chunks appended so far
+_MAP = ".growing-map"
+_MAP_FORMAT = struct.Struct("<32sQQ")  # part key, offset, length
 _TMP = re.compile(r"\.tmp-[0-9a-f]{32}")
 _PARTIAL = ".partial"
 _BLOB_SUFFIX = ".bin"
@@ -61,6 +70,7 @@ _FADVISE = hasattr(os, "posix_fadvise")
 PART_WRITE_BEHIND_FROM = 32 << 20
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 async def _io(fn: Callable[..., T], *args: object) -> T:
@@ -140,6 +150,10 @@ class FilesystemBlobStore:
             self._partial.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StorageError(f"cannot create {self._partial}: {exc}") from exc
+        # Early parts are moved into place on a thread of their own, after the request
+        # that wrote them has returned, in the order they were asked for.
+        self._mover = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parts")
+        self._moves: dict[str, asyncio.Future[None]] = {}
 
     # -- paths (only ever built from validated names) -------------------------------
 
@@ -181,35 +195,49 @@ class FilesystemBlobStore:
         if index is not None:
             appending = await _begin_appending(directory, index)
             if appending is not None:
-                return await _append(appending, chunks)
-        key = uuid.uuid4().hex
+                ref, next_waiting = await _append(appending, chunks)
+                if next_waiting:  # only then: a move would compete for the lock
+                    self._move_early_parts(session_id, directory)
+                return ref
+        # A part that knows its index is named after it, so its turn can be found.
+        key = uuid.uuid4().hex if index is None else f"{index:016x}{uuid.uuid4().hex[:16]}"
         # Parts are written and closed but not flushed: the assembled blob is flushed
         # once at finalize, so each byte reaches the disk once, not twice. A part lost
         # to a power failure shows up as a size mismatch when the blob is assembled.
         size = await _write_atomically(directory, directory / key, chunks, durable=False)
+        if index is not None:
+            self._move_early_parts(session_id, directory)
         return PartRef(key, size)
+
+    def _move_early_parts(self, session_id: str, directory: Path) -> None:
+        """Ask for the parts whose turn has come to be moved into ``.growing``, without
+        waiting: a request that waited would hold back its own commit while the chunks
+        after it pile up towards the out-of-order limit (429)."""
+        loop = asyncio.get_running_loop()
+        self._moves[session_id] = loop.run_in_executor(self._mover, _absorb_if_free, directory)
+
+    async def _moved(self, session_id: str) -> None:
+        """Wait until the moves asked for in this process for a session have run."""
+        pending = self._moves.pop(session_id, None)
+        if pending is not None:
+            await asyncio.wait({pending})
 
     async def assemble(self, session_id: str, part_keys: Sequence[str], blob_id: str) -> int:
         directory = self._session_dir(session_id)
         final = self._blob_path(blob_id)
         if directory is None or final is None:
             raise NotFound("invalid id")
-        sources = [_source(directory, key) for key in part_keys]
-        grown = _grown_prefix(sources)
-        if grown and all(span is None for _, span in sources[grown:]):
-            return await _io(_complete_growing, directory / _GROWING, sources, grown, final)
-        if len(sources) == 1 and sources[0][1] is None:
-            return await _io(_move_into_place, sources[0][0], final)
-        # Otherwise the blob is built anew. With appended chunks, that happens only when
-        # one of them was never committed (a lost race, a crash) and later ones were
-        # appended after it: cutting .growing there would destroy them.
-        return await _io(_concatenate, sources, self._root, final)
+        if not all(_PART_KEY.fullmatch(key) or _GROWN_KEY.fullmatch(key) for key in part_keys):
+            raise StorageError("invalid part key")
+        await self._moved(session_id)
+        return await _io(_assemble, directory, list(part_keys), self._root, final)
 
     async def discard_parts(self, session_id: str, part_keys: Sequence[str] | None = None) -> None:
         directory = self._session_dir(session_id)
         if directory is None:
             return
         if part_keys is None:
+            await self._moved(session_id)
             await _io(_remove_dir, directory)
             return
         paths = [directory / key for key in part_keys if _PART_KEY.fullmatch(key)]
@@ -430,7 +458,53 @@ def _move_into_place(part: Path, final: Path) -> int:
 _Source = tuple[Path, tuple[int, int] | None]
 
 
-def _source(directory: Path, key: str) -> _Source:
+def _assemble(directory: Path, keys: list[str], root: Path, final: Path) -> int:
+    """Build the blob from the committed ``keys``, holding the session's lock: an append
+    still running (a chunk sent twice, the copy that lost) would otherwise go on writing
+    into the blob, and a part being moved into ``.growing`` would vanish under the copy."""
+    with _session_lock(directory):
+        moved = _read_map(directory)
+        sources = [_source(directory, key, moved) for key in keys]
+        grown = _grown_prefix(sources)
+        if grown and all(span is None for _, span in sources[grown:]):
+            return _complete_growing(directory / _GROWING, sources, grown, final)
+        if len(sources) == 1 and sources[0][1] is None:
+            return _move_into_place(sources[0][0], final)
+        # Otherwise the blob is built anew. With appended chunks, that happens only when
+        # one of them was never committed (a lost race, a crash) and later ones were
+        # appended after it: cutting .growing there would destroy them.
+        return _concatenate(sources, root, final)
+
+
+@contextlib.contextmanager
+def _session_lock(directory: Path) -> Iterator[int]:
+    lock_fd = os.open(directory / _NEXT, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(lock_fd, fcntl.LOCK_EX)
+    except BaseException:
+        os.close(lock_fd)
+        raise
+    try:
+        yield lock_fd
+    finally:
+        _unlock(lock_fd)
+
+
+def _read_map(directory: Path) -> dict[str, tuple[int, int]]:
+    try:
+        raw = (directory / _MAP).read_bytes()
+    except FileNotFoundError:
+        return {}
+    whole = len(raw) - len(raw) % _MAP_FORMAT.size
+    return {
+        key.decode("ascii"): (offset, length)
+        for key, offset, length in _MAP_FORMAT.iter_unpack(raw[:whole])
+    }
+
+
+def _source(directory: Path, key: str, moved: dict[str, tuple[int, int]]) -> _Source:
+    if key in moved:
+        return directory / _GROWING, moved[key]
     if _PART_KEY.fullmatch(key):
         return directory / key, None
     grown = _GROWN_KEY.fullmatch(key)
@@ -468,21 +542,14 @@ def _complete_growing(growing: Path, sources: Sequence[_Source], grown: int, fin
     that was never committed), append the other parts, flush, and move it into place."""
     valid = sum(span[1] for _, span in sources[:grown] if span is not None)
     rest = sources[grown:]
-    # An append still running (a chunk sent twice, the copy that lost) would go on
-    # writing into the blob: wait for it, then cut off what it wrote.
-    lock_fd = os.open(growing.with_name(_NEXT), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(lock_fd, fcntl.LOCK_EX)
-        with io.FileIO(growing, "r+b") as out:
-            if os.fstat(out.fileno()).st_size < valid:
-                raise StorageError("appended chunks are missing")
-            out.truncate(valid)
-            out.seek(valid)
-            total = _copy_all(rest, out, valid)
-            os.fsync(out.fileno())
-        os.replace(growing, final)
-    finally:
-        _unlock(lock_fd)
+    with io.FileIO(growing, "r+b") as out:
+        if os.fstat(out.fileno()).st_size < valid:
+            raise StorageError("appended chunks are missing")
+        out.truncate(valid)
+        out.seek(valid)
+        total = _copy_all(rest, out, valid)
+        os.fsync(out.fileno())
+    os.replace(growing, final)
     _fsync_dir(final.parent)
     return total
 
@@ -605,24 +672,88 @@ def _start_appending(directory: Path, index: int) -> _Appending | None:
     return appending
 
 
-async def _append(appending: _Appending, chunks: AsyncIterable[bytes]) -> PartRef:
+async def _append(appending: _Appending, chunks: AsyncIterable[bytes]) -> tuple[PartRef, bool]:
+    """Append, then say whether the next chunk is already waiting as a part."""
     try:
         size = await _pump(appending.file, chunks, 0)
     except BaseException:
         _abandon(appending)  # inline: the lock must go even if cancelled again
         raise
     # The thread closes, records and unlocks even if this waiter is cancelled meanwhile.
-    await _settle(asyncio.ensure_future(_io(_finish_appending, appending, size)))
-    return PartRef(f"g{appending.start:016x}{size:016x}", size)
+    waiting = await _settle(asyncio.ensure_future(_io(_finish_appending, appending, size)))
+    return PartRef(f"g{appending.start:016x}{size:016x}", size), waiting
 
 
-def _finish_appending(appending: _Appending, size: int) -> None:
+def _finish_appending(appending: _Appending, size: int) -> bool:
     try:
         appending.file.close()
         record = _NEXT_FORMAT.pack(appending.index + 1, appending.start + size)
         os.pwrite(appending.lock_fd, record, 0)
+        turn = f"{appending.index + 1:016x}"
+        return any(entry.name.startswith(turn) for entry in _entries(appending.directory))
     finally:
         _unlock(appending.lock_fd)
+
+
+def _absorb_if_free(directory: Path) -> None:
+    """If nobody holds the session's lock, move the parts whose turn has come into
+    ``.growing``. Otherwise the holder asks again when it is done. Never raises: it runs
+    unobserved, and a move is only an optimisation."""
+    try:
+        lock_fd = os.open(directory / _NEXT, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError:
+        return  # the session is gone
+    try:
+        fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(lock_fd)
+        return
+    try:
+        _absorb(directory, lock_fd)
+    except Exception:
+        log.exception("moving chunks of %s into place early failed", directory.name)
+    finally:
+        _unlock(lock_fd)
+
+
+def _absorb(directory: Path, lock_fd: int) -> None:
+    """Move the part of the next index into ``.growing`` while there is exactly one
+    (several would be a chunk sent twice, which the session store settles). The record
+    advances before the move is mapped, and the part goes last, so a crash at any point
+    leaves either the part or its mapped copy. Only an optimisation: a failure is logged
+    and the parts stay where they are."""
+    record = os.pread(lock_fd, _NEXT_FORMAT.size, 0)
+    expected, length = _NEXT_FORMAT.unpack(record) if record else (0, 0)
+    # One look at the area: parts that arrive meanwhile move on their own turn. Going on
+    # to look would keep the caller's chunk uncommitted while its successors pile up,
+    # until they passed the out-of-order limit (429).
+    waiting: dict[str, list[str]] = {}
+    for entry in _entries(directory):
+        if _PART_KEY.fullmatch(entry.name):
+            waiting.setdefault(entry.name[:16], []).append(entry.name)
+    try:
+        while True:
+            found = waiting.get(f"{expected:016x}", [])
+            if len(found) != 1:
+                return
+            part = directory / found[0]
+            growing = os.open(directory / _GROWING, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+            with io.FileIO(growing, "r+b") as out, io.FileIO(part, "rb") as source:
+                out.truncate(length)
+                out.seek(length)
+                size = _copy(source, out)
+                _write_behind(out, length, size)
+            os.pwrite(lock_fd, _NEXT_FORMAT.pack(expected + 1, length + size), 0)
+            moved = _MAP_FORMAT.pack(found[0].encode("ascii"), length, size)
+            mapping = os.open(directory / _MAP, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            try:
+                os.write(mapping, moved)
+            finally:
+                os.close(mapping)
+            part.unlink()
+            expected, length = expected + 1, length + size
+    except (OSError, StorageError) as exc:
+        log.warning("moving a chunk of %s into place early failed: %s", directory.name, exc)
 
 
 def _unlock(lock_fd: int) -> None:

@@ -13,6 +13,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
@@ -689,17 +690,66 @@ async def test_chunks_in_order_become_the_blob_without_a_copy(
     assert blob.read_bytes() == b"".join(datas)
 
 
-async def test_a_chunk_out_of_order_is_copied_after_the_ones_in_place(
+async def test_chunks_ahead_of_their_turn_move_in_when_it_comes(
+    fs: FilesystemBlobStore, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As with chunks sent in parallel: 2 and 3 arrive before 1. They wait as parts; once
+    1 is appended they move into the growing blob, so finalize copies nothing."""
+    session_id = new_id()
+    area = root / ".partial" / session_id
+    first = await fs.write_part(session_id, stream([b"0" * 100]), 0)
+    third = await fs.write_part(session_id, stream([b"2" * 100]), 2)
+    fourth = await fs.write_part(session_id, stream([b"3" * 100]), 3)
+    assert {third.key, fourth.key} <= {p.name for p in area.iterdir()}
+    second = await fs.write_part(session_id, stream([b"1" * 100]), 1)
+    await fs._moved(session_id)  # moves run after the request, on a thread of their own
+    assert sorted(p.name for p in area.iterdir()) == [".growing", ".growing-map", ".growing-next"]
+    inode = (area / ".growing").stat().st_ino
+
+    def no_copy(*args: object) -> int:
+        raise AssertionError("copied")
+
+    monkeypatch.setattr(filesystem, "_copy", no_copy)
+    await fs.assemble(session_id, [first.key, second.key, third.key, fourth.key], session_id)
+    blob = root / f"{session_id}.bin"
+    assert blob.stat().st_ino == inode
+    assert blob.read_bytes() == b"0" * 100 + b"1" * 100 + b"2" * 100 + b"3" * 100
+
+
+async def test_a_chunk_sent_twice_ahead_of_its_turn_stays_a_part(
     fs: FilesystemBlobStore, root: Path
 ) -> None:
+    """Two parts for one index: which one counts is the session store's call, so
+    neither moves; assembly copies the committed one."""
     session_id = new_id()
     first = await fs.write_part(session_id, stream([b"0" * 100]), 0)
-    third = await fs.write_part(session_id, stream([b"2" * 100]), 2)  # ahead: a part
-    second = await fs.write_part(session_id, stream([b"1" * 100]), 1)  # continues: appended
+    kept = await fs.write_part(session_id, stream([b"A" * 100]), 2)
+    lost = await fs.write_part(session_id, stream([b"B" * 100]), 2)
+    second = await fs.write_part(session_id, stream([b"1" * 100]), 1)
     area = root / ".partial" / session_id
-    assert sorted(p.name for p in area.iterdir()) == [".growing", ".growing-next", third.key]
-    await fs.assemble(session_id, [first.key, second.key, third.key], session_id)
-    assert (root / f"{session_id}.bin").read_bytes() == b"0" * 100 + b"1" * 100 + b"2" * 100
+    assert {kept.key, lost.key} <= {p.name for p in area.iterdir()}
+    await fs.discard_parts(session_id, [lost.key])
+    await fs.assemble(session_id, [first.key, second.key, kept.key], session_id)
+    assert (root / f"{session_id}.bin").read_bytes() == b"0" * 100 + b"1" * 100 + b"A" * 100
+
+
+async def test_a_moved_chunk_that_was_never_committed_changes_nothing(
+    fs: FilesystemBlobStore, root: Path
+) -> None:
+    """Chunk 2 moves into the growing blob, then the session store refuses it; it is
+    sent again (now a part, its turn has passed) and 3 is appended after the refused
+    bytes. The blob is built from the committed keys."""
+    session_id = new_id()
+    first = await fs.write_part(session_id, stream([b"0" * 100]), 0)
+    refused = await fs.write_part(session_id, stream([b"X" * 100]), 2)
+    second = await fs.write_part(session_id, stream([b"1" * 100]), 1)  # moves 2 in
+    await fs.discard_parts(session_id, [refused.key])
+    third = await fs.write_part(session_id, stream([b"2" * 100]), 2)
+    fourth = await fs.write_part(session_id, stream([b"3" * 100]), 3)
+    keys = [first.key, second.key, third.key, fourth.key]
+    await fs.assemble(session_id, keys, session_id)
+    expected = b"0" * 100 + b"1" * 100 + b"2" * 100 + b"3" * 100
+    assert (root / f"{session_id}.bin").read_bytes() == expected
 
 
 async def test_assembly_waits_for_an_append_still_running(
@@ -728,3 +778,52 @@ async def test_assembly_waits_for_an_append_still_running(
     await appending
     assert await assembling == 200
     assert (root / f"{session_id}.bin").read_bytes() == b"0" * 100 + b"1" * 100
+
+
+async def test_a_failed_move_leaves_the_part_in_place(
+    fs: FilesystemBlobStore,
+    root: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    session_id = new_id()
+    first = await fs.write_part(session_id, stream([b"0" * 100]), 0)
+    third = await fs.write_part(session_id, stream([b"2" * 100]), 2)
+    original = filesystem._copy
+
+    def full_disk(*args: object) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(filesystem, "_copy", full_disk)
+    second = await fs.write_part(session_id, stream([b"1" * 100]), 1)  # appended; 2 stays
+    await fs._moved(session_id)
+    assert "No space left on device" in caplog.text
+    assert third.key in {p.name for p in (root / ".partial" / session_id).iterdir()}
+    monkeypatch.setattr(filesystem, "_copy", original)
+    await fs.assemble(session_id, [first.key, second.key, third.key], session_id)
+    assert (root / f"{session_id}.bin").read_bytes() == b"0" * 100 + b"1" * 100 + b"2" * 100
+
+
+async def test_moving_chunks_in_looks_once(
+    fs: FilesystemBlobStore, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks that arrive while earlier ones are being moved in wait for the next move:
+    looking again and again would hold the session's lock for as long as chunks keep
+    coming, and chunks in order could not be appended meanwhile."""
+    session_id = new_id()
+    area = root / ".partial" / session_id
+    await fs.write_part(session_id, stream([b"0" * 100]), 0)
+    await fs.write_part(session_id, stream([b"2" * 100]), 2)
+    original = filesystem._copy
+    late = f"{3:016x}{'a' * 16}"
+
+    def arriving(*args: Any) -> int:
+        (area / late).write_bytes(b"3" * 100)  # chunk 3 lands during the move of 2
+        return original(*args)
+
+    monkeypatch.setattr(filesystem, "_copy", arriving)
+    await fs.write_part(session_id, stream([b"1" * 100]), 1)
+    await fs._moved(session_id)
+    names = {p.name for p in area.iterdir()}
+    assert late in names  # not moved by this call
+    assert not any(name.startswith(f"{2:016x}") for name in names)  # 2 was

@@ -724,9 +724,9 @@ def _absorb(directory: Path, lock_fd: int) -> None:
     and the parts stay where they are."""
     record = os.pread(lock_fd, _NEXT_FORMAT.size, 0)
     expected, length = _NEXT_FORMAT.unpack(record) if record else (0, 0)
-    # One look at the area: parts that arrive meanwhile move on their own turn. Going on
-    # to look would keep the caller's chunk uncommitted while its successors pile up,
-    # until they passed the out-of-order limit (429).
+    # One look at the area: parts that arrive meanwhile are moved by the move their own
+    # request asks for. Going on looking would hold the session's lock for as long as
+    # chunks keep coming, and a chunk in order could not be appended meanwhile.
     waiting: dict[str, list[str]] = {}
     for entry in _entries(directory):
         if _PART_KEY.fullmatch(entry.name):

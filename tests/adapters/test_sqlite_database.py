@@ -732,3 +732,31 @@ async def test_a_failed_checkpoint_after_a_write_does_not_fail_that_write(
     conn.close()
     database._checkpoint_quietly(conn)
     assert "checkpoint failed" in caplog.text
+
+
+async def test_a_group_whose_commit_fails_fails_every_write_in_it(db: SqliteDatabase) -> None:
+    """A deferred constraint is checked at COMMIT: the whole group is rolled back, and
+    every caller hears of it."""
+    await db.write(
+        lambda conn: conn.executescript(
+            "CREATE TABLE parents (id TEXT PRIMARY KEY);"
+            "CREATE TABLE children (id TEXT PRIMARY KEY, parent TEXT"
+            " REFERENCES parents (id) DEFERRABLE INITIALLY DEFERRED);"
+        ),
+        transaction=False,
+    )
+
+    def child(parent: str) -> Callable[[sqlite3.Connection], None]:
+        return lambda conn: conn.execute(
+            "INSERT INTO children (id, parent) VALUES (?, ?)", (str(uuid.uuid4()), parent)
+        ).close()
+
+    await db.write(lambda conn: conn.execute("INSERT INTO parents VALUES ('p')").close())
+    results = await asyncio.gather(
+        db.write(child("p"), transaction=False, quick=True),
+        db.write(child("nobody"), transaction=False, quick=True),
+        return_exceptions=True,
+    )
+    assert all(isinstance(result, StorageError) for result in results), results
+    assert "FOREIGN KEY" in str(results[1])
+    assert await query(db, "SELECT COUNT(*) FROM children") == [(0,)]

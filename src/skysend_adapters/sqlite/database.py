@@ -99,7 +99,8 @@ def immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 
 def _call(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
-    """Run ``fn`` on the connection; the one place driver errors become core errors."""
+    """Run ``fn`` on the connection, driver errors becoming core errors (``_on_loop``
+    does the same, telling a held lock apart)."""
     try:
         return fn(conn)
     except sqlite3.Error as exc:
@@ -146,10 +147,9 @@ _Outcome = tuple[Any, BaseException | None]
 
 
 def _outcome(work: Callable[[], Any]) -> _Outcome:
+    """A result or the error for one queued write (``work`` translates driver errors)."""
     try:
         return work(), None
-    except sqlite3.Error as exc:
-        return None, StorageError(f"database error: {exc}")
     except Exception as exc:  # _Busy, StorageError, or the caller's own error
         return None, exc
 
@@ -161,7 +161,7 @@ def _each_in_savepoint(conn: sqlite3.Connection, group: list[_QueuedWrite[Any]])
     with immediate(conn):
         for write in group:
             conn.execute("SAVEPOINT queued")
-            outcome = _outcome(partial(write.fn, conn))
+            outcome = _outcome(partial(_call, conn, write.fn))
             if outcome[1] is not None:
                 conn.execute("ROLLBACK TO queued")
             conn.execute("RELEASE queued")

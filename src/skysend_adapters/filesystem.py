@@ -68,6 +68,7 @@ _BLOB_SUFFIX = ".bin"
 _FADVISE = hasattr(os, "posix_fadvise")
 #: Parts are written behind only past this offset (see ``_write_behind``).
 PART_WRITE_BEHIND_FROM = 32 << 20
+_NEVER = 1 << 62  # an offset no write reaches: nothing is written behind
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -478,16 +479,48 @@ def _assemble(directory: Path, keys: list[str], root: Path, final: Path) -> int:
 
 @contextlib.contextmanager
 def _session_lock(directory: Path) -> Iterator[int]:
-    lock_fd = os.open(directory / _NEXT, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(lock_fd, fcntl.LOCK_EX)
-    except BaseException:
-        os.close(lock_fd)
-        raise
+    lock_fd = _lock_session(directory, wait=True)
+    assert lock_fd is not None
     try:
         yield lock_fd
     finally:
         _unlock(lock_fd)
+
+
+def _lock_session(directory: Path, *, wait: bool) -> int | None:
+    """Lock the session's ``.growing-next`` (creating it); its descriptor, or ``None``
+    if another holds it and ``wait`` is false. Release with :func:`_unlock`."""
+    lock_fd = os.open(directory / _NEXT, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(lock_fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(lock_fd)
+        return None
+    except BaseException:
+        os.close(lock_fd)
+        raise
+    return lock_fd
+
+
+def _read_next(lock_fd: int) -> tuple[int, int] | None:
+    """The next chunk index and the length of ``.growing`` up to it; ``None`` for a
+    damaged record (nothing more is then appended or moved: parts are copied at the end)."""
+    record = os.pread(lock_fd, _NEXT_FORMAT.size + 1, 0)
+    if not record:
+        return 0, 0
+    if len(record) != _NEXT_FORMAT.size:
+        return None
+    expected, length = _NEXT_FORMAT.unpack(record)
+    return expected, length
+
+
+def _waiting_parts(directory: Path) -> dict[int, list[str]]:
+    """Parts written ahead of their turn, by index (their names begin with it)."""
+    waiting: dict[int, list[str]] = {}
+    for entry in _entries(directory):
+        if _PART_KEY.fullmatch(entry.name):
+            waiting.setdefault(int(entry.name[:16], 16), []).append(entry.name)
+    return waiting
 
 
 def _read_map(directory: Path) -> dict[str, tuple[int, int]]:
@@ -596,7 +629,7 @@ def _copy(source: io.FileIO, target: io.FileIO, offset: int = 0, length: int | N
         data = source.read(min(WRITE_SIZE, remaining))
         if not data:
             break
-        _write_all(target, data, 1 << 62)
+        _write_all(target, data, _NEVER)
         remaining -= len(data)
     return wanted - remaining
 
@@ -643,29 +676,22 @@ def _abandon(appending: _Appending) -> None:
 def _start_appending(directory: Path, index: int) -> _Appending | None:
     """Take the session's append lock and check that chunk ``index`` is the next one;
     ``None`` (write a separate part) if it is not, or if another append is running."""
-    lock_fd = os.open(directory / _NEXT, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(lock_fd)
+    lock_fd = _lock_session(directory, wait=False)
+    if lock_fd is None:
         return None
-    except BaseException:
-        os.close(lock_fd)
-        raise
     try:
-        record = os.pread(lock_fd, _NEXT_FORMAT.size, 0)
-        expected, start = _NEXT_FORMAT.unpack(record) if record else (0, 0)
-        if expected != index:
+        found = _read_next(lock_fd)
+        if found is None or found[0] != index:
             _unlock(lock_fd)
             return None
         file = io.FileIO(directory / _GROWING, "a+b")
     except BaseException:
         _unlock(lock_fd)
         raise
-    appending = _Appending(directory, index, start, file, lock_fd)
+    appending = _Appending(directory, index, found[1], file, lock_fd)
     try:
-        file.truncate(start)  # bytes of an append that never finished
-        file.seek(start)
+        file.truncate(appending.start)  # bytes of an append that never finished
+        file.seek(appending.start)
     except BaseException:
         _abandon(appending)
         raise
@@ -689,8 +715,7 @@ def _finish_appending(appending: _Appending, size: int) -> bool:
         appending.file.close()
         record = _NEXT_FORMAT.pack(appending.index + 1, appending.start + size)
         os.pwrite(appending.lock_fd, record, 0)
-        turn = f"{appending.index + 1:016x}"
-        return any(entry.name.startswith(turn) for entry in _entries(appending.directory))
+        return appending.index + 1 in _waiting_parts(appending.directory)
     finally:
         _unlock(appending.lock_fd)
 
@@ -700,13 +725,10 @@ def _absorb_if_free(directory: Path) -> None:
     ``.growing``. Otherwise the holder asks again when it is done. Never raises: it runs
     unobserved, and a move is only an optimisation."""
     try:
-        lock_fd = os.open(directory / _NEXT, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        lock_fd = _lock_session(directory, wait=False)
     except OSError:
         return  # the session is gone
-    try:
-        fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(lock_fd)
+    if lock_fd is None:
         return
     try:
         _absorb(directory, lock_fd)
@@ -722,18 +744,17 @@ def _absorb(directory: Path, lock_fd: int) -> None:
     advances before the move is mapped, and the part goes last, so a crash at any point
     leaves either the part or its mapped copy. Only an optimisation: a failure is logged
     and the parts stay where they are."""
-    record = os.pread(lock_fd, _NEXT_FORMAT.size, 0)
-    expected, length = _NEXT_FORMAT.unpack(record) if record else (0, 0)
+    record = _read_next(lock_fd)
+    if record is None:
+        return
+    expected, length = record
     # One look at the area: parts that arrive meanwhile are moved by the move their own
     # request asks for. Going on looking would hold the session's lock for as long as
     # chunks keep coming, and a chunk in order could not be appended meanwhile.
-    waiting: dict[str, list[str]] = {}
-    for entry in _entries(directory):
-        if _PART_KEY.fullmatch(entry.name):
-            waiting.setdefault(entry.name[:16], []).append(entry.name)
+    waiting = _waiting_parts(directory)
     try:
         while True:
-            found = waiting.get(f"{expected:016x}", [])
+            found = waiting.get(expected, [])
             if len(found) != 1:
                 return
             part = directory / found[0]

@@ -827,3 +827,28 @@ async def test_moving_chunks_in_looks_once(
     names = {p.name for p in area.iterdir()}
     assert late in names  # not moved by this call
     assert not any(name.startswith(f"{2:016x}") for name in names)  # 2 was
+
+
+async def test_appended_chunks_missing_from_the_disk_fail_assembly(
+    fs: FilesystemBlobStore, root: Path
+) -> None:
+    """``.growing`` shorter than its committed chunks (lost in a power failure): a
+    storage error, not a blob with a hole."""
+    session_id = new_id()
+    refs = [await fs.write_part(session_id, stream([b"x" * 100]), i) for i in range(2)]
+    os.truncate(root / ".partial" / session_id / ".growing", 150)
+    with pytest.raises(StorageError, match="appended chunks are missing"):
+        await fs.assemble(session_id, [r.key for r in refs], session_id)
+    assert not (root / f"{session_id}.bin").exists()
+
+
+async def test_a_damaged_append_record_stops_appending_but_loses_nothing(
+    fs: FilesystemBlobStore, root: Path
+) -> None:
+    session_id = new_id()
+    first = await fs.write_part(session_id, stream([b"0" * 100]), 0)
+    (root / ".partial" / session_id / ".growing-next").write_bytes(b"garbage")
+    second = await fs.write_part(session_id, stream([b"1" * 100]), 1)  # a part of its own
+    assert not second.key.startswith("g")
+    await fs.assemble(session_id, [first.key, second.key], session_id)
+    assert (root / f"{session_id}.bin").read_bytes() == b"0" * 100 + b"1" * 100

@@ -25,7 +25,14 @@ from skysend_core.errors import (
     StorageError,
     TooLarge,
 )
-from skysend_core.ports import BlobReader, BlobStore, Clock, UploadRepository, UploadSessionStore
+from skysend_core.ports import (
+    BlobReader,
+    BlobStore,
+    Clock,
+    PartRef,
+    UploadRepository,
+    UploadSessionStore,
+)
 from skysend_core.tokens import auth_token_from_body, decode_lenient_b64, json_object, token_matches
 from skysend_core.upload_params import UploadParams
 from skysend_core.uploads_model import (
@@ -196,6 +203,12 @@ class Files:
         session = UploadSession.start(str(uuid.uuid4()), "ws", params, self.clock.now_ms())
         await self.sessions.create(session)
         return session.id
+
+    async def write_stream(self, session_id: str, data: AsyncIterator[bytes]) -> PartRef:
+        """Write the whole payload of a streaming session, in order, as one part; the part
+        is completed by :meth:`finish_stream`. Ending ``data`` with an exception makes the
+        store discard what it wrote."""
+        return await self.blobs.write_part(session_id, data)
 
     async def finish_stream(self, session_id: str, part_key: str, size: int) -> Upload:
         """Complete a WebSocket upload whose bytes were written as one part."""

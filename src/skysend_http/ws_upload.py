@@ -1,7 +1,7 @@
 """WebSocket upload transport, ``/api/upload/ws`` (websocket-upload.md).
 
 The payload arrives as binary frames on one connection and is written, in order, by one
-``BlobStore.write_part`` call running as a task; finalize completes it exactly like an HTTP
+``Files.write_stream`` call running as a task; finalize completes it exactly like an HTTP
 chunked upload. Memory stays bounded (§6): every received byte is counted by the
 connection's :class:`~skysend_http.ws_flow.ReceiveFlow` until the blob store has taken it,
 and reading pauses while too much is held.
@@ -55,7 +55,7 @@ class WriteAborted(Exception):
 
 
 class PartSink:
-    """Feeds frames, in order, to one ``write_part`` call running as a task."""
+    """Feeds frames, in order, to one ``Files.write_stream`` call running as a task."""
 
     def __init__(self, files: Files, session_id: str, flow: ReceiveFlow) -> None:
         self._flow = flow
@@ -63,7 +63,7 @@ class PartSink:
         self._arrived = asyncio.Event()
         self._closing = False
         self._aborting = False
-        self._task = asyncio.create_task(files.blobs.write_part(session_id, self._pieces()))
+        self._task = asyncio.create_task(files.write_stream(session_id, self._pieces()))
         self._task.add_done_callback(self._stopped)
 
     def feed(self, frame: bytes) -> None:

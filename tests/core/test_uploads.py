@@ -216,6 +216,42 @@ async def test_a_part_lost_on_disk_fails_finalize_cleanly() -> None:
     assert await w.sessions.get(session_id) is None
 
 
+async def test_streamed_upload_round_trip() -> None:
+    w = world()
+    session_id = await w.files.start_stream(params(w, 7))
+    part = await w.files.write_stream(session_id, stream(b"abc", b"defg"))
+    await w.files.record_progress(session_id, part.size)
+    upload = await w.files.finish_stream(session_id, part.key, part.size)
+    assert upload.id == session_id
+    assert upload.size == 7
+    assert await download(w, upload.id) == b"abcdefg"
+    assert await w.sessions.get(session_id) is None
+    assert [item.kind for item in await w.blobs.stale_items(NOW + 1)] == ["blob"]
+
+
+async def test_streamed_upload_of_the_wrong_length_stores_nothing() -> None:
+    w = world()
+    session_id = await w.files.start_stream(params(w, 7))
+    part = await w.files.write_stream(session_id, stream(b"abc"))
+    with pytest.raises(InvalidRequest, match="Body size does not match declared content length"):
+        await w.files.finish_stream(session_id, part.key, part.size)
+    assert await w.uploads.get(session_id) is None
+    assert await w.sessions.get(session_id) is None
+    assert await w.blobs.stale_items(NOW + 1) == []
+    with pytest.raises(NotFound, match="Upload session not found or expired"):
+        await w.files.finish_stream(session_id, part.key, part.size)
+
+
+async def test_aborted_stream_leaves_nothing() -> None:
+    w = world()
+    session_id = await w.files.start_stream(params(w, 7))
+    await w.files.write_stream(session_id, stream(b"abc"))
+    await w.files.abort(session_id)
+    await w.files.abort(session_id)  # idempotent
+    assert await w.sessions.get(session_id) is None
+    assert await w.blobs.stale_items(NOW + 1) == []
+
+
 async def test_sessions_expire_after_an_idle_hour_not_an_hour_after_init() -> None:
     w = world()
     session_id = await w.files.init_chunked(params(w, 20))

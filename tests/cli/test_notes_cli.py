@@ -136,6 +136,32 @@ def test_note_view_aliases(cli: Callable[..., Result], live: Live) -> None:
     assert dashed.json()["viewCount"] == 2
 
 
+def test_note_view_only_with_a_share_url(cli: Callable[..., Result], live: Live) -> None:
+    for words in (["view", "later"], ["view", "https://example.com/about"]):
+        note = create(cli, *words, "-s", live.url, "-t", "markdown")
+        assert note["type"] == "markdown"
+        assert view(cli, note["url"])["content"] == " ".join(words)
+
+
+def test_note_view_refuses_creation_options(cli: Callable[..., Result], live: Live) -> None:
+    note = create(cli, "keep", "-s", live.url)
+    share = parse_share_url(str(note["url"]))
+    for extra in (
+        ["-t", "code"],
+        ["-e", "1h"],
+        ["-v", "0"],
+        ["-s", live.url],
+        ["--language", "go"],
+    ):
+        result = cli("note", "view", str(note["url"]), *extra)
+        assert result.code == 1, extra
+        assert result.err.startswith("Error: 'note view <url>' views a note; "), result.err
+        assert "only apply when creating one" in result.err
+    with Client(live.url) as client:
+        assert client.note_info(share.item_id).view_count == 0
+    assert view(cli, note["url"])["content"] == "keep"
+
+
 def test_note_errors(
     cli: Callable[..., Result], start_live: Callable[..., Live], tmp_path: Path
 ) -> None:

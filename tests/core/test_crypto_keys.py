@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from skysend_core.crypto import (
     PASSWORD_ALGORITHM,
     ItemKeys,
+    ShareLocation,
     b64_decode,
     b64_decode_any,
     b64_encode,
@@ -28,6 +29,7 @@ from skysend_core.crypto import (
     generate_salt,
     generate_secret,
     is_supported_password_algorithm,
+    parse_share_location,
     parse_share_url,
     protect_secret,
     unprotect_secret,
@@ -269,3 +271,22 @@ def test_share_url_round_trip() -> None:
 def test_parse_share_url_rejects(url: str) -> None:
     with pytest.raises(ValueError, match=r"."):
         parse_share_url(url)
+
+
+@pytest.mark.parametrize("fragment", ["", "#", f"#{FRAGMENT}", "#not-a-secret"])
+def test_share_location_needs_no_secret(fragment: str) -> None:
+    location = parse_share_location(f"https://User@Send.example.com/d/{ID}/{fragment}")
+    assert location == ShareLocation("https://send.example.com", "file", ID)
+    assert parse_share_location(f"http://h:8080/note/{ID}") == ShareLocation(
+        "http://h:8080", "note", ID
+    )
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["later", "view", f"https://h/#{FRAGMENT}", f"https://h/files/{ID}", f"/note/{ID}",
+     f"ftp://h/note/{ID}", f"https://h/note/{ID}/extra", "https://h/note/"],
+)  # fmt: skip
+def test_share_location_rejects_what_is_no_share_url(url: str) -> None:
+    with pytest.raises(ValueError, match=r"."):
+        parse_share_location(url)

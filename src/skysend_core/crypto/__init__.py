@@ -106,7 +106,14 @@ from skysend_core.crypto.password import (
     protect_secret,
     unprotect_secret,
 )
-from skysend_core.crypto.share import ShareKind, ShareUrl, build_share_url, parse_share_url
+from skysend_core.crypto.share import (
+    ShareKind,
+    ShareLocation,
+    ShareUrl,
+    build_share_url,
+    parse_share_location,
+    parse_share_url,
+)
 
 __all__ = [
     "ARCHIVE_FILE_NAME",
@@ -138,6 +145,7 @@ __all__ = [
     "NoteContentType",
     "PasswordEntry",
     "ShareKind",
+    "ShareLocation",
     "ShareUrl",
     "SingleFileMetadata",
     "SshKeyNote",
@@ -175,6 +183,7 @@ __all__ = [
     "note_plaintext_length",
     "parse_code_note",
     "parse_password_note",
+    "parse_share_location",
     "parse_share_url",
     "parse_sshkey_note",
     "plaintext_size",

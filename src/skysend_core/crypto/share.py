@@ -45,23 +45,41 @@ def build_share_url(server: str, kind: ShareKind, item_id: str, effective_secret
     return f"{base}/{kind}/{quote(item_id, safe='')}#{b64url_encode(effective_secret)}"
 
 
-def parse_share_url(url: str) -> ShareUrl:
-    """Split a share URL into server origin, kind, id and secret; :class:`ValueError` if invalid."""
+@attrs.frozen
+class ShareLocation:
+    """Where a share URL points, without its secret: server origin, kind and id."""
+
+    server: str
+    kind: ShareKind
+    item_id: str
+
+
+def parse_share_location(url: str) -> ShareLocation:
+    """The server, kind and id of a share URL, whether or not it carries the secret;
+    :class:`ValueError` if it is not an absolute http(s) URL with a share path."""
     parts = urlsplit(url.strip())
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         raise ValueError("share URL must be an absolute http(s) URL")
     match = _PATH.fullmatch(parts.path)
     if match is None:
         raise ValueError("share URL path must be /file/<id> or /note/<id>")
-    if not parts.fragment:
-        raise ValueError("share URL has no secret (missing #fragment)")
-    secret = b64url_decode(parts.fragment)
-    check_length("share URL secret", secret, SECRET_LENGTH)
     kind: ShareKind = "note" if match.group(1) == "note" else "file"
     item_id = unquote(match.group(2))
     if not item_id:
         raise ValueError("share URL has an empty id")
     _ = parts.port  # raises ValueError for a malformed port
     host = parts.netloc.rpartition("@")[2].lower()  # an origin carries no credentials
-    server = f"{parts.scheme.lower()}://{host}"
-    return ShareUrl(server=server, kind=kind, item_id=item_id, secret=secret)
+    return ShareLocation(server=f"{parts.scheme.lower()}://{host}", kind=kind, item_id=item_id)
+
+
+def parse_share_url(url: str) -> ShareUrl:
+    """Split a share URL into server origin, kind, id and secret; :class:`ValueError` if invalid."""
+    location = parse_share_location(url)
+    fragment = urlsplit(url.strip()).fragment
+    if not fragment:
+        raise ValueError("share URL has no secret (missing #fragment)")
+    secret = b64url_decode(fragment)
+    check_length("share URL secret", secret, SECRET_LENGTH)
+    return ShareUrl(
+        server=location.server, kind=location.kind, item_id=location.item_id, secret=secret
+    )

@@ -89,13 +89,13 @@ def register(subparsers: Any) -> None:
     )
     note.add_argument("text", nargs="*", help="note text (else --file, else stdin)")
     _server(note)
-    note.add_argument("-t", "--type", default="text", help="text, password, code, markdown, sshkey")
+    note.add_argument("-t", "--type", help="text (default), password, code, markdown, sshkey")
     note.add_argument(
         "-f", "--file", metavar="PATH", help="read the text from a file ('-' = stdin)"
     )
     note.add_argument("-e", "--expires", "--expire", metavar="DURATION", help="e.g. 1h, 1d")
     note.add_argument("-v", "--views", metavar="COUNT", help="maximum views (0 = unlimited)")
-    note.add_argument("--language", default="auto", help="language of a code note (default: auto)")
+    note.add_argument("--language", help="language of a code note (default: auto)")
     _password(note, "protect with a password")
     _owner(note)
     _json(note)

@@ -17,6 +17,7 @@ from skysend_core.crypto import (
     format_code_note,
     format_password_note,
     parse_password_note,
+    parse_share_location,
     parse_share_url,
 )
 from skysend_http.client import options
@@ -75,14 +76,43 @@ def _is_code_json(text: str) -> bool:
     )
 
 
+CREATION_ONLY = {
+    "type": "-t/--type",
+    "file": "-f/--file",
+    "expires": "-e/--expires",
+    "views": "-v/--views",
+    "server": "-s/--server",
+    "language": "--language",
+    "owner_from_link": "--owner-from-link",
+}
+"""``note`` options that only make sense when creating a note."""
+
+
+def is_view_request(args: argparse.Namespace) -> bool:
+    """``skysend note view <share URL>``: the spelling of ``note:view`` the docs use. Only a
+    second argument that is a share URL makes it one; ``note view later`` is a note."""
+    if len(args.text) != 2 or args.text[0] != "view":
+        return False
+    try:
+        parse_share_location(args.text[1])
+    except ValueError:
+        return False
+    return True
+
+
 def create(args: argparse.Namespace, output: Output) -> None:
-    if args.text and args.text[0] == "view" and len(args.text) == 2:  # `note view <url>`
+    if is_view_request(args):
+        given = [flag for name, flag in CREATION_ONLY.items() if getattr(args, name)]
+        if given:
+            raise UsageError(
+                f"'note view <url>' views a note; {', '.join(given)} only apply when creating one"
+            )
         view(argparse.Namespace(url=args.text[1], password=args.password, json=args.json), output)
         return
-    kind = args.type
+    kind = args.type or "text"
     text = read_content(args)
     title = Path(args.file).name if args.file and args.file != "-" else ""
-    content = structured(kind, text, language=args.language, title=title)
+    content = structured(kind, text, language=args.language or "auto", title=title)
     store = LocalStore()
     server = resolve_server(args.server, store)
     defaults = store.defaults()

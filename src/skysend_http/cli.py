@@ -5,13 +5,25 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
 
 from skysend_http import client_cli, serve
+
+
+def package_version() -> str:
+    """The installed package's version (clients.md §1.1: ``--version`` prints it alone)."""
+    try:
+        return version("skysend")
+    except PackageNotFoundError:  # a source tree that is not installed
+        return "0.0.0"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="skysend", description="SkySend: end-to-end-encrypted file and note sharing"
+    )
+    parser.add_argument(
+        "-V", "--version", action="version", version=package_version(), help="print the version"
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve.add_parser(subparsers)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import io
 import json
 from collections.abc import Callable
@@ -175,3 +176,10 @@ def test_durations() -> None:
     assert [format_duration(s) for s in (0, 59.4, 61, 3599, 3600, 7320)] == [
         "0s", "59s", "1m 01s", "59m 59s", "1h 00m", "2h 02m",
     ]  # fmt: skip
+
+
+def test_version(cli: Callable[..., Result]) -> None:
+    expected = importlib.metadata.version("skysend")
+    for flag in ("--version", "-V"):
+        result = cli(flag)
+        assert (result.code, result.out, result.err) == (0, f"{expected}\n", "")

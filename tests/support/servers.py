@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -53,16 +54,25 @@ def base_env(
 @contextlib.contextmanager
 def running_app(data_dir: Path, overrides: Mapping[str, str] | None = None) -> Iterator[str]:
     """Serve the real app with hypercorn in a thread; yields the base URL."""
-    from hypercorn.asyncio import serve
-    from hypercorn.config import Config
-
     from skysend_http.app import create_app
     from skysend_http.bootstrap import build
-    from skysend_http.ws_flow import MAX_MESSAGE_SIZE
 
     port = free_port()
     settings = Settings.from_env(base_env(data_dir, port, overrides))
-    app = create_app(build(settings))
+    with serving(create_app(build(settings)), port) as url:
+        wait_healthy(url)
+        yield url
+
+
+@contextlib.contextmanager
+def serving(app: Any, port: int | None = None) -> Iterator[str]:
+    """Serve an ASGI app with hypercorn on 127.0.0.1 in a thread; yields the base URL."""
+    from hypercorn.asyncio import serve
+    from hypercorn.config import Config
+
+    from skysend_http.ws_flow import MAX_MESSAGE_SIZE
+
+    port = port or free_port()
     config = Config()
     config.bind = [f"127.0.0.1:{port}"]
     config.accesslog = None
@@ -70,23 +80,35 @@ def running_app(data_dir: Path, overrides: Mapping[str, str] | None = None) -> I
     config.errorlog = None
     loop = asyncio.new_event_loop()
     stop = asyncio.Event()
-    started = threading.Event()
+    listening = threading.Event()
 
     async def main() -> None:
-        started.set()
         await serve(app, config, shutdown_trigger=stop.wait)
 
-    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
+    def run() -> None:
+        loop.call_soon(listening.set)
+        loop.run_until_complete(main())
+
+    thread = threading.Thread(target=run, daemon=True)
     thread.start()
-    started.wait(5)
+    listening.wait(5)
     url = f"http://127.0.0.1:{port}"
-    wait_healthy(url)
+    _wait_listening(port)
     try:
         yield url
     finally:
         loop.call_soon_threadsafe(stop.set)
         thread.join(15)
         loop.close()
+
+
+def _wait_listening(port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+            return
+        time.sleep(0.02)
+    raise RuntimeError("server is not listening")
 
 
 def wait_healthy(

@@ -21,10 +21,18 @@ class Result:
     err: str
 
     def json(self) -> Any:
-        return json.loads(self.out)
+        """stdout as exactly one compact JSON object (clients.md §1.4)."""
+        return _one_compact_object(self.out)
 
     def err_json(self) -> Any:
-        return json.loads(self.err)
+        return _one_compact_object(self.err)
+
+
+def _one_compact_object(text: str) -> Any:
+    data = json.loads(text)
+    assert isinstance(data, dict)
+    assert text == json.dumps(data, separators=(",", ":"), ensure_ascii=False) + "\n", text
+    return data
 
 
 @pytest.fixture

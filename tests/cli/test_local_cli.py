@@ -75,7 +75,7 @@ def test_ls_cleans_expired_entries_and_lists_newest_first(
     data = json.loads(everything.out)
     assert [e["id"] for e in data["uploads"]] == ["u1", "u3"]
     assert [e["id"] for e in data["notes"]] == ["n1"]
-    assert everything.out.startswith("{\n")  # pretty-printed
+    assert everything.out == json.dumps(data, indent=2, ensure_ascii=False) + "\n"  # pretty
 
 
 def test_ls_with_nothing_to_show(cli: Callable[..., Result]) -> None:
@@ -128,6 +128,27 @@ def test_config_commands(cli: Callable[..., Result], config_home: Path) -> None:
 
     assert cli("config", "reset").err == "Configuration reset.\n"
     assert not (config_home / "config.json").exists()
+
+
+def test_every_config_action_prints_one_json_object(
+    cli: Callable[..., Result], config_home: Path
+) -> None:
+    path = str(config_home / "config.json")
+    server = {"server": "https://send.example.com"}
+    steps = [
+        (("config", "set-server", "https://send.example.com/"), server),
+        (("config", "set", "views", "1"), {**server, "defaults": {"views": 1}}),
+        (("config", "unset", "views"), {**server, "defaults": {}}),
+        (("config",), {  # showing the list migrates the legacy field, as the reference does
+            **server, "defaults": {}, "defaultServer": "https://send.example.com",
+            "servers": [{"name": "Default", "url": "https://send.example.com"}],
+        }),
+        (("config", "reset"), {}),
+    ]  # fmt: skip
+    for args, expected in steps:
+        result = cli(*args, "--json")
+        assert (result.code, result.err) == (0, ""), args
+        assert result.json() == {**expected, "configFile": path}, args
 
 
 def test_websocket_can_be_switched_off_per_server(

@@ -106,6 +106,8 @@ def ls(args: argparse.Namespace, output: Output) -> None:
 
 
 def config(args: argparse.Namespace, output: Output) -> None:
+    """Show or change the configuration; with ``--json`` every form prints the resulting
+    configuration (``config.json`` plus ``configFile``) as one object."""
     store = LocalStore()
     action = args.action
     if action == "set-server":
@@ -121,6 +123,8 @@ def config(args: argparse.Namespace, output: Output) -> None:
         _show(store, output)
     else:  # pragma: no cover - argparse restricts the choices
         raise UsageError(f"Unknown config action: {action}")
+    if output.json_mode:
+        output.result({**store.read_config(), "configFile": str(store.config_path)})
 
 
 def _show(store: LocalStore, output: Output) -> None:
@@ -138,9 +142,6 @@ def _show(store: LocalStore, output: Output) -> None:
         lines.append(f"Default {key}: {value}")
     if os.environ.get("SKYSEND_SERVER"):
         lines.append(f"SKYSEND_SERVER: {os.environ['SKYSEND_SERVER']}")
-    if output.json_mode:
-        output.result({**data, "configFile": str(store.config_path)})
-        return
     for line in lines:
         output.info(line)
 

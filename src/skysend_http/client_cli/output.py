@@ -74,7 +74,9 @@ class Output:
             self.stderr.flush()
 
     def result(self, data: Any, *, pretty: bool = False) -> None:
-        text = json.dumps(data, indent=2 if pretty else None, ensure_ascii=False)
+        """The one JSON object of ``--json``: compact on one line as JavaScript's
+        ``JSON.stringify`` writes it, or indented by 2 spaces when ``pretty``."""
+        text = json.dumps(data, indent=2, ensure_ascii=False) if pretty else compact(data)
         self.stdout.write(text + "\n")
         self.stdout.flush()
 
@@ -86,7 +88,7 @@ class Output:
             body: dict[str, Any] = {"error": message}
             if status is not None:
                 body["status"] = status
-            self.stderr.write(json.dumps(body, ensure_ascii=False) + "\n")
+            self.stderr.write(compact(body) + "\n")
         elif status is not None:
             self.stderr.write(f"Error: {message} (HTTP {status})\n")
         else:
@@ -97,6 +99,10 @@ class Output:
     def progress(self) -> Progress:
         enabled = not self.json_mode and _is_tty(self.stderr)
         return Progress(self, enabled)
+
+
+def compact(data: Any) -> str:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
 
 def _message(error: BaseException) -> str:

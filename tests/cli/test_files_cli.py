@@ -178,6 +178,31 @@ def test_damaged_download_exits_3_without_output(
     assert listing(out) == []
 
 
+@pytest.mark.parametrize("failure", ["tamper", "truncate", "wrong-password"])
+def test_a_failed_download_leaves_no_folders_it_created(
+    cli: Callable[..., Result], live: Live, source: Path, tmp_path: Path, failure: str
+) -> None:
+    up = upload_json(cli, str(source), "-s", live.url, "-p", "pw")
+    blob = live.blob(str(up["id"]))
+    with blob.open("r+b") as file:
+        if failure == "tamper":
+            file.seek(MIB)
+            byte = file.read(1)
+            file.seek(MIB)
+            file.write(bytes([byte[0] ^ 0x01]))
+        elif failure == "truncate":
+            file.truncate(blob.stat().st_size - 1000)
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    password = "wrong" if failure == "wrong-password" else "pw"
+
+    result = cli("download", str(up["url"]), "-o", str(existing / "new" / "deep" / "x.bin"),
+                 "-p", password)  # fmt: skip
+
+    assert result.code == 3, result.err
+    assert listing(existing) == []  # "new" and "new/deep" were removed, "existing" kept
+
+
 def test_delete_uses_the_owner_token_from_history(
     cli: Callable[..., Result], live: Live, source: Path
 ) -> None:

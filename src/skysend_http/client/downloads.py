@@ -3,7 +3,8 @@
 The payload is decrypted as it streams in and written to a hidden temporary file next to
 the target. Only when :meth:`Decryptor.finalize` has accepted the whole stream (every tag,
 the final record and the expected length) is the file renamed into place, so a tampered,
-truncated or interrupted download never leaves a partial file under the real name.
+truncated or interrupted download never leaves a partial file under the real name, nor the
+folders it created for it.
 """
 
 from __future__ import annotations
@@ -95,6 +96,7 @@ async def save_download(
     counter: ProgressCounter | None,
 ) -> DownloadResult:
     target = resolve_target(dest, prepared.name)
+    created = missing_folders(target.parent)
     target.parent.mkdir(parents=True, exist_ok=True)
     temp = target.with_name(f".{target.name[:200]}.{secrets.token_hex(4)}.part")
     decryptor = Decryptor(prepared.keys.file_key, expected_size=prepared.expected_size)
@@ -106,6 +108,7 @@ async def save_download(
     except BaseException:
         with contextlib.suppress(OSError):
             temp.unlink()
+        remove_empty_folders(created)
         raise
     return DownloadResult(
         id=prepared.info.id,
@@ -115,6 +118,25 @@ async def save_download(
         file_count=prepared.file_count,
         metadata=prepared.metadata,
     )
+
+
+def missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and those of its parents that do not exist yet, innermost first."""
+    missing: list[Path] = []
+    while not folder.exists() and folder.parent != folder:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def remove_empty_folders(folders: list[Path]) -> None:
+    """Undo :func:`missing_folders`' creations after a failed download, innermost first;
+    a folder something else has put a file into meanwhile is kept."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 async def _fetch(

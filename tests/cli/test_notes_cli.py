@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from skysend_core.crypto import parse_share_url
+from skysend_core.crypto import b64url_encode, parse_share_url
 from skysend_http.client import Client
 from tests.cli.conftest import Result
 from tests.client.live import Live
@@ -118,6 +119,40 @@ def test_password_note(cli: Callable[..., Result], live: Live) -> None:
     with Client(live.url) as client:
         assert client.note_info(share.item_id).view_count == 0
     assert view(cli, note["url"], "-p", "pw")["content"] == "classified"
+
+
+def forged(url: object) -> str:
+    """The same share URL with another (valid-looking) key."""
+    return str(url).split("#")[0] + "#" + b64url_encode(os.urandom(32))
+
+
+def test_a_wrong_link_exits_3(cli: Callable[..., Result], live: Live) -> None:
+    note = create(cli, "for the right link only", "-s", live.url)
+    share = parse_share_url(str(note["url"]))
+
+    wrong = cli("note:view", forged(note["url"]))
+    as_json = cli("note:view", forged(note["url"]), "--json")
+
+    assert wrong.code == as_json.code == 3
+    assert wrong.out == as_json.out == ""
+    assert wrong.err == (
+        "Error: Wrong link: the server refused its key (was the whole URL copied?) (HTTP 401)\n"
+    )
+    assert as_json.err_json() == {
+        "error": "Wrong link: the server refused its key (was the whole URL copied?)",
+        "status": 401,
+    }
+    with Client(live.url) as client:
+        assert client.note_info(share.item_id).view_count == 0
+    assert view(cli, note["url"])["content"] == "for the right link only"
+
+
+def test_a_wrong_link_to_a_password_note_reads_as_a_wrong_password(
+    cli: Callable[..., Result], live: Live
+) -> None:
+    note = create(cli, "classified", "-p", "pw", "-s", live.url)
+    wrong = cli("note:view", forged(note["url"]), "-p", "pw")
+    assert (wrong.code, wrong.err) == (3, "Error: Invalid password (HTTP 401)\n")
 
 
 def test_no_password_on_a_non_interactive_terminal(cli: Callable[..., Result], live: Live) -> None:

@@ -29,6 +29,7 @@ from skysend_http.client import (
     Client,
     GoneError,
     IntegrityError,
+    InvalidLinkError,
     NotFoundError,
     PasswordRequiredError,
     ProgressEvent,
@@ -217,6 +218,31 @@ async def test_a_wrong_link_secret_fails_on_the_metadata(live: Live, source: Pat
         with pytest.raises(IntegrityError):
             await client.prepare_download(forged)
         assert (await client.info(share.item_id)).download_count == 0
+
+
+async def test_a_wrong_link_without_metadata_is_refused_by_the_server(
+    live: Live, tmp_path: Path
+) -> None:
+    """No metadata to decrypt: the server's refusal of the key is what reveals the wrong
+    link, and it is reported as such, not as a plain 401."""
+    keys = ItemKeys.derive(os.urandom(32), os.urandom(32))
+    stream = encrypt_payload(keys.file_key, b"payload")
+    headers = {
+        "X-Auth-Token": keys.auth_token_b64u,
+        "X-Owner-Token": keys.owner_token_b64u,
+        "X-Salt": keys.salt_b64u,
+        "X-Max-Downloads": "1",
+        "X-Expire-Sec": "3600",
+        "X-Content-Length": str(len(stream)),
+    }
+    async with httpx.AsyncClient(base_url=live.url) as http:
+        upload_id = (await http.post("/api/upload", content=stream, headers=headers)).json()["id"]
+    forged = build_share_url(live.url, "file", upload_id, os.urandom(32))
+    async with AsyncClient(live.url) as client:
+        with pytest.raises(InvalidLinkError):
+            await client.download(forged, tmp_path / "out")
+        assert (await client.info(upload_id)).download_count == 0
+    assert not (tmp_path / "out").exists()
 
 
 async def test_download_limit_and_gone(live: Live, source: Path, tmp_path: Path) -> None:

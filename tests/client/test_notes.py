@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 
 import pytest
@@ -22,6 +23,7 @@ from skysend_http.client import (
     AsyncClient,
     AuthError,
     GoneError,
+    InvalidLinkError,
     NotFoundError,
     PasswordRequiredError,
     WrongPasswordError,
@@ -96,6 +98,19 @@ async def test_password_note_wrong_password_consumes_no_view(live: Live) -> None
         viewed = await client.view_note(note.url, password="pä55")
     assert viewed.content == "secret"
     assert viewed.view_count == 1
+
+
+async def test_a_wrong_link_is_refused_as_such_and_consumes_no_view(live: Live) -> None:
+    async with AsyncClient(live.url) as client:
+        note = await client.create_note("secret", max_views=1)
+        share = parse_share_url(note.url)
+        forged = note.url.split("#")[0] + "#" + b64url_encode(os.urandom(32))
+        with pytest.raises(InvalidLinkError) as refused:
+            await client.view_note(forged)
+        assert isinstance(refused.value, AuthError)
+        assert refused.value.status == 401
+        assert (await client.note_info(share.item_id)).view_count == 0
+        assert (await client.view_note(note.url)).content == "secret"
 
 
 async def test_note_owner_token_and_delete(live: Live) -> None:

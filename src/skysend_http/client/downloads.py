@@ -38,6 +38,7 @@ from skysend_http.client._http import (
 )
 from skysend_http.client.errors import InvalidResponseError
 from skysend_http.client.models import DownloadResult, UploadInfo
+from skysend_http.client.shares import key_refusal_is_a_wrong_link
 
 
 @attrs.frozen
@@ -150,7 +151,8 @@ async def _fetch(
     headers = {"X-Auth-Token": prepared.keys.auth_token_b64u}
     with translate_transport_errors():
         async with http.stream("GET", url, headers=headers) as response:
-            await raise_for_status(response)
+            with key_refusal_is_a_wrong_link():
+                await raise_for_status(response)
             if "application/json" not in response.headers.get("content-type", ""):
                 await _pump(response, decryptor, out, counter)
                 return

@@ -6,7 +6,8 @@
     ├── ServerError(status, message)     any non-2xx answer; ``message`` is the server's text
     │   ├── BadRequestError              400
     │   ├── AuthError                    401
-    │   │   └── WrongPasswordError       401 from a password check (or a view with a bad key)
+    │   │   ├── WrongPasswordError       401 from a password check
+    │   │   └── InvalidLinkError         401 for the link's own key: a wrong or damaged link
     │   ├── ForbiddenError               403 (service disabled)
     │   ├── NotFoundError                404
     │   ├── ConflictError                409
@@ -41,6 +42,7 @@ __all__ = [
     "ForbiddenError",
     "GoneError",
     "IntegrityError",
+    "InvalidLinkError",
     "InvalidResponseError",
     "NotFoundError",
     "PasswordRequiredError",
@@ -87,6 +89,15 @@ class AuthError(ServerError):
 
 class WrongPasswordError(AuthError):
     """The password (hence the derived auth token) was rejected."""
+
+
+class InvalidLinkError(AuthError):
+    """The server refused the auth token derived from the link's key (a view of a note, a
+    download without metadata): the link is wrong or incomplete. Password-protected items
+    report a wrong link as :class:`WrongPasswordError`, since the two cannot be told apart."""
+
+
+WRONG_LINK = "Wrong link: the server refused its key (was the whole URL copied?)"
 
 
 class ForbiddenError(ServerError):

@@ -20,6 +20,7 @@ from skysend_core.crypto import (
 from skysend_http.client._http import api_url, json_id, request_json
 from skysend_http.client.errors import InvalidResponseError
 from skysend_http.client.models import NoteInfo, NoteResult, NoteView, OwnerScheme
+from skysend_http.client.shares import key_refusal_is_a_wrong_link
 
 
 async def post_note(
@@ -88,7 +89,8 @@ async def consume_view(
 ) -> NoteView:
     """``POST /api/note/:id/view`` (one view is counted) and decryption."""
     url = api_url(share.server, "note", share.item_id, "view")
-    data = await request_json(http, "POST", url, json={"authToken": keys.auth_token_b64u})
+    with key_refusal_is_a_wrong_link():
+        data = await request_json(http, "POST", url, json={"authToken": keys.auth_token_b64u})
     try:
         ciphertext = b64_decode_any(str(data.get("encryptedContent", "")))
         nonce = b64_decode_any(str(data.get("nonce", "")))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 
 from skysend_core.crypto import (
     ItemKeys,
@@ -11,7 +13,13 @@ from skysend_core.crypto import (
     is_supported_password_algorithm,
     parse_share_url,
 )
-from skysend_http.client.errors import InvalidResponseError, PasswordRequiredError
+from skysend_http.client.errors import (
+    WRONG_LINK,
+    AuthError,
+    InvalidLinkError,
+    InvalidResponseError,
+    PasswordRequiredError,
+)
 from skysend_http.client.models import PasswordSource
 
 
@@ -51,3 +59,15 @@ async def open_keys(
     return await asyncio.to_thread(
         ItemKeys.from_share, share.secret, salt, password=password, password_salt=password_salt
     )
+
+
+@contextlib.contextmanager
+def key_refusal_is_a_wrong_link() -> Iterator[None]:
+    """A 401 for the auth token derived from the link (note view, download) means the
+    link's key is wrong: :class:`InvalidLinkError`, reported like a failed decryption."""
+    try:
+        yield
+    except InvalidLinkError:
+        raise
+    except AuthError as exc:
+        raise InvalidLinkError(exc.status, WRONG_LINK, body=exc.body) from None

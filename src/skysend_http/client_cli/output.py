@@ -7,8 +7,8 @@ Exit codes (documented in docs/user/cli.md):
 0      success
 1      usage or local problem: bad arguments, missing file, invalid option
 2      the server refused (any HTTP error) or could not be reached
-3      integrity: decryption failed (tampered, corrupted or truncated data,
-       wrong key) or the password was wrong
+3      integrity: decryption failed (tampered, corrupted or truncated data),
+       a wrong link (the server refused its key) or the password was wrong
 130    interrupted (Ctrl-C)
 =====  =====================================================================
 
@@ -25,6 +25,7 @@ from typing import Any, ClassVar, TextIO
 
 from skysend_http.client import (
     IntegrityError,
+    InvalidLinkError,
     InvalidResponseError,
     PasswordRequiredError,
     ProgressEvent,
@@ -47,7 +48,7 @@ REDRAW_INTERVAL_S = 0.1
 
 
 def exit_code(error: BaseException) -> int:
-    if isinstance(error, IntegrityError | WrongPasswordError):
+    if isinstance(error, IntegrityError | WrongPasswordError | InvalidLinkError):
         return EXIT_INTEGRITY
     if isinstance(error, ServerError | TransportError | WebSocketUploadError):
         return EXIT_SERVER

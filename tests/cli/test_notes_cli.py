@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from skysend_core.crypto import b64url_encode, parse_share_url
-from skysend_http.client import Client
+from skysend_http.client import Client, IntegrityError
 from tests.cli.conftest import Result
 from tests.client.live import Live
 
@@ -153,6 +155,28 @@ def test_a_wrong_link_to_a_password_note_reads_as_a_wrong_password(
     note = create(cli, "classified", "-p", "pw", "-s", live.url)
     wrong = cli("note:view", forged(note["url"]), "-p", "pw")
     assert (wrong.code, wrong.err) == (3, "Error: Invalid password (HTTP 401)\n")
+
+
+@pytest.mark.parametrize("column", ["encrypted_content", "nonce"])
+def test_a_note_tampered_with_on_the_server_exits_3(
+    cli: Callable[..., Result], live: Live, column: str
+) -> None:
+    note = create(cli, "stored in the database", "-s", live.url)
+    with contextlib.closing(sqlite3.connect(live.data_dir / "db" / "skysend.db")) as db, db:
+        db.row_factory = sqlite3.Row
+        row = db.execute("SELECT * FROM notes WHERE id = ?", (note["id"],)).fetchone()
+        stored = {key: bytes(row[key]) for key in ("encrypted_content", "nonce")}
+        stored[column] = bytes([stored[column][0] ^ 0x01]) + bytes(stored[column][1:])
+        update = "UPDATE notes SET encrypted_content = ?, nonce = ? WHERE id = ?"
+        db.execute(update, (stored["encrypted_content"], stored["nonce"], note["id"]))
+
+    plain = cli("note:view", str(note["url"]))
+    as_json = cli("note:view", str(note["url"]), "--json")
+
+    assert plain.code == as_json.code == 3
+    assert plain.out == as_json.out == ""
+    assert plain.err == f"Error: {IntegrityError()}\n"
+    assert as_json.err_json() == {"error": str(IntegrityError())}
 
 
 def test_no_password_on_a_non_interactive_terminal(cli: Callable[..., Result], live: Live) -> None:

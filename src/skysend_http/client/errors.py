@@ -16,7 +16,8 @@
     │   └── RateLimitedError             429 (``retry_after`` seconds when known)
     ├── TransportError                   the server could not be reached or the connection broke
     ├── InvalidResponseError             a 2xx answer without the documented fields
-    ├── WebSocketUploadError             the WebSocket upload failed (no HTTP fallback was allowed)
+    ├── WebSocketUploadError             the WebSocket upload failed and could not fall back to HTTP
+    │                                    (``transport="ws"``, or payload had been sent already)
     └── PasswordRequiredError            the item is password protected and no password was given
 
     IntegrityError   (from skysend_core.crypto, re-exported) every decryption or integrity
@@ -145,12 +146,19 @@ class InvalidResponseError(SkySendClientError):
 
 
 class WebSocketUploadError(SkySendClientError):
-    """The WebSocket transport failed; ``close_code`` is the server's close code, if any."""
+    """The WebSocket transport failed; ``close_code`` is the server's close code, if any.
 
-    def __init__(self, message: str, *, close_code: int | None = None) -> None:
+    ``payload_sent`` says whether payload frames had been sent when it failed: only a
+    failure before that (handshake, ``init``) lets ``transport="auto"`` fall back to HTTP.
+    """
+
+    def __init__(
+        self, message: str, *, close_code: int | None = None, payload_sent: bool = False
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.close_code = close_code
+        self.payload_sent = payload_sent
 
 
 class PasswordRequiredError(SkySendClientError):

@@ -1,10 +1,12 @@
 """Choosing the upload transport, with the WebSocket → HTTP fallback (clients.md §1.6).
 
 ``auto`` uses the WebSocket when the server reports ``fileUploadWs: true`` (and it is not
-switched off), and on *any* WebSocket failure uploads again over HTTP chunks, re-reading
-and re-encrypting the file under a fresh base nonce, as the reference CLI's WebSocket code
-does (websocket-upload.md §7.2). The HTTP attempt then reports a definitive refusal (quota,
-validation) with its status code.
+switched off). If the handshake or the ``init`` step fails, before any payload was sent, it
+uploads over HTTP chunks instead, re-reading and re-encrypting the file under a fresh base
+nonce; the HTTP attempt then reports a definitive refusal (quota, validation) with its
+status code. A failure after payload frames went out is final (clients.md §1.6): starting
+over would send the whole file a second time, and the web app treats it as fatal too
+(websocket-upload.md §7.3).
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ async def send_payload(
             )
             return upload_id, "ws", None
         except WebSocketUploadError as exc:
-            if transport == "ws":
+            if transport == "ws" or exc.payload_sent:
                 raise
             reason = exc.message
             if progress is not None:

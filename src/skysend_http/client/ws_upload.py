@@ -5,7 +5,8 @@ Back-pressure: ``send`` waits while more than 8 MiB are queued in the socket, un
 than 2 MiB remain (the web app's water marks). The server does not enforce its speed limit
 on this transport, so :func:`upload_ws` throttles itself to ``fileUploadSpeedLimit``.
 Every failure (refused upgrade, ``error`` message, close, timeout) raises
-:class:`WebSocketUploadError`; the caller decides whether to fall back to HTTP.
+:class:`WebSocketUploadError`, whose ``payload_sent`` tells the caller whether falling back
+to HTTP is still allowed (clients.md §1.6: only before any payload was sent).
 """
 
 from __future__ import annotations
@@ -70,16 +71,31 @@ async def upload_ws(
         raise WebSocketUploadError(f"WebSocket upgrade refused (HTTP {status})") from exc
     except (OSError, TimeoutError, WebSocketException) as exc:
         raise WebSocketUploadError(f"WebSocket connection failed: {exc}") from exc
+    state = _Progress()
     async with websocket:
         try:
-            return await _ws_session(websocket, params, payload, counter, speed_limit)
+            return await _ws_session(websocket, params, payload, counter, speed_limit, state)
+        except WebSocketUploadError as exc:  # an `error` message, or a `ready` without id
+            exc.payload_sent = state.payload_sent
+            raise
         except ConnectionClosed as exc:
             close = exc.rcvd
             reason = close.reason if close is not None and close.reason else "connection closed"
             code = close.code if close is not None else None
-            raise WebSocketUploadError(reason, close_code=code) from exc
+            raise WebSocketUploadError(
+                reason, close_code=code, payload_sent=state.payload_sent
+            ) from exc
         except TimeoutError as exc:
-            raise WebSocketUploadError("WebSocket upload timed out") from exc
+            raise WebSocketUploadError(
+                "WebSocket upload timed out", payload_sent=state.payload_sent
+            ) from exc
+
+
+class _Progress:
+    """How far a WebSocket upload got: once a binary frame went out (even partly), the
+    encrypted stream is spent and the upload can no longer fall back to HTTP."""
+
+    payload_sent = False
 
 
 async def _ws_session(
@@ -88,12 +104,14 @@ async def _ws_session(
     payload: EncryptedFile,
     counter: ProgressCounter | None,
     speed_limit: int,
+    state: _Progress,
 ) -> str:
     await websocket.send(json.dumps({"type": "init", "headers": params.ws_headers()}))
     ready = await asyncio.wait_for(_next_message(websocket, "ready"), WS_READY_TIMEOUT)
     upload_id = ready.get("id")
     if not isinstance(upload_id, str) or not upload_id:
         raise WebSocketUploadError("server sent 'ready' without an id")
+    state.payload_sent = True  # from here on, a failure may leave frames on the wire
     await _send_frames(websocket, payload, counter, speed_limit)
     await websocket.send(json.dumps({"type": "finalize"}))
     await asyncio.wait_for(_next_message(websocket, "done"), done_timeout(params.content_length))

@@ -13,6 +13,7 @@
     ├── QuotaExceeded       the caller's upload quota is used up (``retry_after`` seconds)
     ├── RateLimited         too many requests
     ├── ServiceDisabled     the file or note service is switched off
+    ├── Unavailable         a service the server depends on (the OIDC provider) is unreachable
     └── StorageError        the blob store or repository failed (an operator problem)
 
 Every error carries the user-facing ``message`` of the documented contract. The core knows
@@ -78,6 +79,10 @@ class RateLimited(SkySendError):
 
 
 class ServiceDisabled(SkySendError):
+    pass
+
+
+class Unavailable(SkySendError):
     pass
 
 

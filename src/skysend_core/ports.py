@@ -8,8 +8,8 @@ races are solved where the data lives (``claim_download``, ``set_metadata_once``
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Sequence
-from typing import Protocol
+from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
+from typing import Any, Protocol
 
 import attrs
 
@@ -261,4 +261,53 @@ class ClientKeyStore(Protocol):
 
     async def forget_client_key(self) -> None:
         """Remove the key; the next :meth:`client_key` stores a new one."""
+        ...
+
+
+@attrs.frozen
+class ProviderMetadata:
+    """What the server uses of an OIDC provider's discovery document."""
+
+    issuer: str
+    authorization_endpoint: str
+    token_endpoint: str
+    end_session_endpoint: str | None = None
+
+
+class IdentityProvider(Protocol):
+    """The OIDC provider (oidc.md §2, §4): discovery and the authorization-code exchange.
+
+    Discovery failures raise :class:`~skysend_core.errors.Unavailable`; a failed code
+    exchange raises :class:`~skysend_core.errors.InvalidRequest`."""
+
+    async def metadata(self) -> ProviderMetadata:
+        """The discovery document, fetched once and cached; concurrent callers share one
+        fetch and a failure is not cached. Raises ``Unavailable``."""
+        ...
+
+    def cached_metadata(self) -> ProviderMetadata | None:
+        """The discovery document if it was fetched already (never fetches)."""
+        ...
+
+    async def exchange_code(
+        self, code: str, redirect_uri: str, code_verifier: str, nonce: str
+    ) -> Mapping[str, Any] | None:
+        """Redeem ``code`` at the token endpoint and return the verified ID-token claims
+        (signature, issuer, audience, expiry, ``nonce``), or ``None`` when the answer has no
+        ID token. Any failure raises ``InvalidRequest("Token exchange failed")``."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class TokenSigner(Protocol):
+    """Signs and verifies the server's own JWTs (HS256 with ``OIDC_SESSION_SECRET``)."""
+
+    def sign(self, claims: Mapping[str, Any]) -> str:
+        """A compact JWS with header ``{"alg":"HS256"}``."""
+        ...
+
+    def verify(self, token: str) -> Mapping[str, Any] | None:
+        """The claims if ``token`` is an HS256 JWS signed with the key; ``None`` otherwise.
+        Claims (``exp`` included) are checked by the caller."""
         ...

@@ -10,10 +10,10 @@ from quart.wrappers import BaseRequestWebsocket
 from werkzeug.exceptions import HTTPException
 
 from skysend_core.errors import SkySendError
-from skysend_http import files, notes, system, ws_upload
+from skysend_http import auth, files, notes, system, ws_upload
 from skysend_http.bootstrap import Services
 from skysend_http.errors import error_response, response_for
-from skysend_http.gateway import Gateway, service_blocked
+from skysend_http.gateway import Gateway, guard_refusal, service_blocked
 from skysend_http.limits import blueprint as limits_blueprint
 from skysend_http.streaming import StreamingHTTPConnection, StreamingRequest
 from skysend_http.ws_flow import (
@@ -46,14 +46,21 @@ def create_app(services: Services) -> Quart:
     app.config.update(MAX_CONTENT_LENGTH=None, BODY_TIMEOUT=None, RESPONSE_TIMEOUT=None)
     app.extensions["skysend"] = services
     app.asgi_app = Gateway(  # type: ignore[method-assign]
-        app.asgi_app, settings, lambda: services.limits
+        app.asgi_app, settings, lambda: services.limits, services.identity
     )
 
     @app.before_websocket
     async def websocket_pipeline() -> Response | None:
-        # The upgrade request is not rate-limited; the service toggle applies (§1.3).
+        # The upgrade request is not rate-limited; the service toggle applies (§1.3), and
+        # the OIDC guard where the endpoint exists (websocket-upload.md §1).
         blocked = service_blocked(websocket.path, settings.enabled_services)
-        return error_response(blocked, 403) if blocked else None
+        if blocked:
+            return error_response(blocked, 403)
+        if not settings.file_upload_ws:
+            return None  # the endpoint's own 404
+        headers = {name.lower(): value for name, value in websocket.headers.items()}
+        unauthenticated = guard_refusal(services.identity, "GET", websocket.path, headers)
+        return error_response(unauthenticated, 401) if unauthenticated else None
 
     @app.errorhandler(SkySendError)
     async def domain_error(error: SkySendError) -> Response:
@@ -61,7 +68,7 @@ def create_app(services: Services) -> Quart:
 
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> Response:
-        if _current().path.startswith("/api") and error.code in (404, 405):
+        if _current().path.startswith(("/api", "/auth")) and error.code in (404, 405):
             return error_response("Not found", 404)
         return error_response(error.name, error.code or 500)
 
@@ -77,6 +84,8 @@ def create_app(services: Services) -> Quart:
     app.register_blueprint(files.blueprint)
     app.register_blueprint(notes.blueprint)
     app.register_blueprint(ws_upload.blueprint)
+    if services.identity is not None:
+        app.register_blueprint(auth.blueprint)
 
     @app.before_serving
     async def start() -> None:

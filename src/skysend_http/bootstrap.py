@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-from skysend_core.config import Settings
+from skysend_core.config import Settings, generate_session_secret
+from skysend_core.identity import Identity
 from skysend_core.lifecycle import Cleanup
 from skysend_core.limits import Limits
 from skysend_core.notes import Notes
@@ -47,8 +48,13 @@ class Services:
     clock: Clock
     public_config: dict[str, Any]
     open_storage: Callable[[], Awaitable[Wiring]]
+    #: Sign-in through OIDC; ``None`` when OIDC is not configured.
+    identity: Identity | None = None
+    #: Discovery at start-up (oidc.md §2) and how to release the provider's connections.
+    warm_up: Callable[[], Coroutine[Any, Any, None]] | None = None
     _wiring: Wiring | None = None
     _task: asyncio.Task[None] | None = None
+    _warming: asyncio.Task[None] | None = None
 
     def _wired(self) -> Wiring:
         if self._wiring is None:
@@ -83,8 +89,17 @@ class Services:
             raise
         if periodic:
             self._task = asyncio.create_task(self._periodic_cleanup())
+        if self.warm_up is not None:
+            self._warming = asyncio.create_task(self.warm_up())
 
     async def stop(self) -> None:
+        if self._warming is not None:
+            self._warming.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._warming
+            self._warming = None
+        if self.identity is not None:
+            await self.identity.provider.aclose()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -113,6 +128,21 @@ def build(settings: Settings) -> Services:
     from skysend_http.system import public_config
 
     clock = SystemClock()
+    identity, warm_up = None, None
+    if settings.oidc_enabled:
+        from skysend_adapters.oidc import HttpIdentityProvider, JoseTokenSigner
+
+        if settings.oidc_session_secret is None:  # one process: its own random secret
+            settings = attrs.evolve(settings, oidc_session_secret=generate_session_secret())
+        provider = HttpIdentityProvider(
+            settings.oidc_issuer or "",
+            settings.oidc_client_id or "",
+            settings.oidc_client_secret or "",
+        )
+        identity = Identity(
+            settings, provider, JoseTokenSigner(settings.oidc_session_secret or ""), clock
+        )
+        warm_up = provider.warm_up
 
     async def open_storage() -> Wiring:
         from skysend_adapters.filesystem import FilesystemBlobStore
@@ -160,4 +190,6 @@ def build(settings: Settings) -> Services:
         clock=clock,
         public_config=public_config(settings),
         open_storage=open_storage,
+        identity=identity,
+        warm_up=warm_up,
     )

@@ -21,6 +21,7 @@ STATUS: list[tuple[type[core.SkySendError], int]] = [
     (core.QuotaExceeded, 429),
     (core.RateLimited, 429),
     (core.StorageError, 500),
+    (core.Unavailable, 503),
 ]
 
 

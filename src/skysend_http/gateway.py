@@ -1,12 +1,13 @@
 """The request pipeline in front of the endpoints (http-api.md §1.3), as ASGI middleware.
 
-Layers 1-3 run here on the raw ASGI scope, before the framework builds a request:
-the CORS preflight (204), the rate limiter (429) and the service toggles (403), then the
-``HEAD /api/download`` refusal (405). What passes goes to the Quart app; every answer,
-the app's or ours, leaves with the headers of :class:`~skysend_http.headers.HeaderPolicy`,
-the ``X-RateLimit-*`` values of a counted request, and ``Connection: close`` when a body
-announced by the client was not received to its end. An answer ready before its request
-body has arrived first waits up to :data:`LINGER_S` for the rest of that body.
+Layers 1-4 run here on the raw ASGI scope, before the framework builds a request:
+the CORS preflight (204), the rate limiter (429), the service toggles (403) and, with
+OIDC, the creation guard (401), then the ``HEAD /api/download`` refusal (405). What
+passes goes to the Quart app; every answer, the app's or ours, leaves with the headers
+of :class:`~skysend_http.headers.HeaderPolicy`, the ``X-RateLimit-*`` values of a counted
+request, and ``Connection: close`` when a body announced by the client was not received
+to its end. An answer ready before its request body has arrived first waits up to
+:data:`LINGER_S` for the rest of that body.
 
 Done here, these cost a fraction of what the same steps cost as framework hooks, and they
 run on every request: about a third of the CPU time of a small endpoint went to them.
@@ -24,8 +25,11 @@ from typing import Any
 from hypercorn.typing import ASGIReceiveCallable, ASGIReceiveEvent, ASGISendCallable
 
 from skysend_core.config import Settings
+from skysend_core.errors import InvalidToken
+from skysend_core.identity import SESSION_COOKIE, Identity
 from skysend_core.limits import Limits
 from skysend_core.limits_model import TOO_MANY_REQUESTS, RateDecision, client_ip
+from skysend_http.auth import cookie_value
 from skysend_http.errors import json_bytes
 from skysend_http.headers import HeaderPolicy, RawHeaders
 
@@ -67,8 +71,28 @@ _WANTED = frozenset(
         b"x-real-ip",
         b"content-length",
         b"transfer-encoding",
+        b"cookie",
+        b"authorization",
     }
 )
+
+
+#: Request headers that may come in several lines, and how their values join.
+_JOINED = {"x-forwarded-for": ", ", "cookie": "; "}
+
+
+def guard_refusal(identity: Identity | None, method: str, path: str, headers: Any) -> str | None:
+    """The 401 text when a creation request lacks a valid session (http-api.md §1.12).
+    ``headers`` maps lower-case names to values (``cookie``, ``authorization``)."""
+    if identity is None or not identity.guards(method, path):
+        return None
+    try:
+        identity.check_credentials(
+            cookie_value(headers.get("cookie"), SESSION_COOKIE), headers.get("authorization")
+        )
+    except InvalidToken as refusal:
+        return refusal.message
+    return None
 
 
 def is_counted(path: str) -> bool:
@@ -89,14 +113,15 @@ def service_blocked(path: str, enabled: Iterable[str]) -> str | None:
 
 def request_headers(scope: Any) -> dict[str, str]:
     """The request headers the pipeline reads, by lower-case name; repeated
-    ``X-Forwarded-For`` lines read as one list, as proxies and Node join them."""
+    ``X-Forwarded-For`` lines read as one list, as proxies and Node join them, and
+    repeated ``Cookie`` lines (HTTP/2) as one."""
     found: dict[str, str] = {}
     for raw_name, raw_value in scope["headers"]:
         name = bytes(raw_name).lower()
         if name in _WANTED:
             key, value = name.decode(), bytes(raw_value).decode("latin-1")
-            if key == "x-forwarded-for" and key in found:
-                found[key] += ", " + value
+            if key in _JOINED and key in found:
+                found[key] += _JOINED[key] + value
             else:
                 found.setdefault(key, value)
     return found
@@ -144,10 +169,17 @@ def _json(message: str) -> tuple[RawHeaders, bytes]:
 class Gateway:
     """ASGI middleware running the §1.3 pipeline and the response header rules."""
 
-    def __init__(self, app: ASGIApp, settings: Settings, limits: Callable[[], Limits]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        settings: Settings,
+        limits: Callable[[], Limits],
+        identity: Identity | None = None,
+    ) -> None:
         self._app = app
         self._settings = settings
         self._limits = limits
+        self._identity = identity
         self._policy = HeaderPolicy(settings)
 
     async def __call__(
@@ -247,7 +279,7 @@ class Gateway:
             log.exception("rate limiter failed on %s %s", method, path)
             await answer(500, *_json("Internal server error"))
             return
-        refusal = self._refusal(path, method, decision)
+        refusal = self._refusal(path, method, decision, headers)
         if refusal is not None:
             status, message, extra = refusal
             raw, body = _json(message)
@@ -256,7 +288,7 @@ class Gateway:
         await self._app(scope, receive_tracked if body_pending else receive, finish)
 
     def _refusal(
-        self, path: str, method: str, decision: RateDecision | None
+        self, path: str, method: str, decision: RateDecision | None, headers: dict[str, str]
     ) -> tuple[int, str, RawHeaders] | None:
         if decision is not None and not decision.allowed:
             return 429, TOO_MANY_REQUESTS, []
@@ -266,6 +298,9 @@ class Gateway:
         blocked = service_blocked(path, self._settings.enabled_services)
         if blocked:
             return 403, blocked, []
+        unauthenticated = guard_refusal(self._identity, method, path, headers)
+        if unauthenticated:
+            return 401, unauthenticated, []
         if method == "HEAD" and path.startswith("/api/download/"):
             return 405, "Method not allowed", [(b"allow", b"GET")]
         return None

@@ -8,7 +8,9 @@ import logging
 import os
 import sys
 
-from skysend_core.config import ConfigError, Settings
+import attrs
+
+from skysend_core.config import ConfigError, Settings, generate_session_secret
 
 log = logging.getLogger("skysend")
 
@@ -49,7 +51,13 @@ def load_settings(args: argparse.Namespace) -> Settings:
             "BASE_URL is not set; using %s. Set BASE_URL to the public URL of this server.",
             env["BASE_URL"],
         )
-    return Settings.from_env(env)
+    settings = Settings.from_env(env)
+    if settings.oidc_enabled and settings.oidc_session_secret is None:
+        # One random secret for the server's lifetime, inherited by every worker, so a
+        # session issued by one worker is valid on all (oidc.md §1).
+        env["OIDC_SESSION_SECRET"] = generate_session_secret()
+        settings = attrs.evolve(settings, oidc_session_secret=env["OIDC_SESSION_SECRET"])
+    return settings
 
 
 async def prepare(settings: Settings) -> None:

@@ -25,7 +25,16 @@ def documented_routes() -> set[str]:
 
 
 def served_routes(tmp_path: Path) -> set[str]:
-    settings = Settings.from_env({"BASE_URL": "http://127.0.0.1", "DATA_DIR": str(tmp_path)})
+    """Every route of a server with everything on, OIDC sign-in included."""
+    settings = Settings.from_env(
+        {
+            "BASE_URL": "http://127.0.0.1",
+            "DATA_DIR": str(tmp_path),
+            "OIDC_ISSUER": "https://id.example",
+            "OIDC_CLIENT_ID": "client",
+            "OIDC_CLIENT_SECRET": "secret",
+        }
+    )
     app = create_app(build(settings))  # storage is only opened when serving starts
     routes = set()
     for rule in app.url_map.iter_rules():
@@ -34,12 +43,12 @@ def served_routes(tmp_path: Path) -> set[str]:
             routes.add(f"GET {path}")
             continue
         routes.update(f"{m} {path}" for m in rule.methods or () if m not in ("HEAD", "OPTIONS"))
-    return {route for route in routes if " /api" in route}
+    return {route for route in routes if " /api" in route or " /auth" in route}
 
 
 def test_every_api_route_is_in_the_overview(tmp_path: Path) -> None:
     served = served_routes(tmp_path)
-    assert len(served) >= 19
+    assert len(served) >= 23
     assert served <= documented_routes(), served - documented_routes()
 
 

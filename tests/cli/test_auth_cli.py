@@ -17,6 +17,7 @@ import pytest
 
 from tests.cli.conftest import Result
 from tests.client.live import Live, random_file
+from tests.support.oidc_provider import running_provider
 
 SESSION_SECRET = "s" * 40
 OIDC = {
@@ -129,3 +130,38 @@ def test_upload_to_a_protected_server_logs_in_once(
     assert "Waiting for authentication..." not in second.err  # the stored token was used
     assert len(browser.opened) == 1
     assert json.loads((config_home / "tokens.json").read_text()) == {live.url: browser.token}
+
+
+def test_login_through_a_real_provider(
+    cli: Callable[..., Result],
+    start_live: Callable[..., Live],
+    tmp_path: Path,
+    config_home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``skysend auth login`` end to end: the server, a real OIDC provider on loopback and
+    the CLI's local callback, with a browser that follows every redirect."""
+    opened: list[str] = []
+
+    def browser(url: str, *args: object, **kwargs: object) -> bool:
+        opened.append(url)
+        with httpx.Client(follow_redirects=True, timeout=10) as agent:
+            assert "Login successful" in agent.get(url).text
+        return True
+
+    with running_provider() as provider:
+        live = start_live(**provider.env(OIDC_SESSION_SECRET=SESSION_SECRET))
+        monkeypatch.setattr("webbrowser.open", browser)
+        login = cli("auth", "login", "-s", live.url)
+        assert login.code == 0, login.err
+        assert "Logged in as: Ada Lovelace ada@example.org" in login.err.splitlines()
+        file = random_file(tmp_path / "f.bin", 5000)
+        upload = cli("upload", str(file), "-s", live.url, "--json")
+        assert upload.code == 0, upload.err
+        assert "Waiting for authentication..." not in upload.err
+    assert len(opened) == 1
+    (token,) = json.loads((config_home / "tokens.json").read_text()).values()
+    assert cli("auth", "status", "-s", live.url).err.splitlines()[1] == (
+        "User:    Ada Lovelace ada@example.org"
+    )
+    assert token.count(".") == 2

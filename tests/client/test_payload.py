@@ -9,7 +9,7 @@ import pytest
 
 from skysend_core.crypto import RECORD_SIZE, decrypt_payload, encrypt_payload, encrypted_size
 from skysend_http.client.payload import CHUNK_RECORDS, EncryptedFile
-from skysend_http.client.uploads import OUT_OF_ORDER_LIMIT, chunk_window
+from skysend_http.client.uploads import OUT_OF_ORDER_LIMIT, chunk_records_for, chunk_window
 
 KEY = bytes(range(32))
 NONCE = bytes.fromhex("00112233445566778899fffe")  # tail near 2**32 exercises the XOR
@@ -67,3 +67,20 @@ def test_the_chunk_window_respects_the_out_of_order_limit() -> None:
     assert (window - 1) * size <= OUT_OF_ORDER_LIMIT
     assert chunk_window(2, size) == 2
     assert chunk_window(1, size) == 1
+
+
+def test_chunks_shrink_so_that_the_server_s_concurrency_fits() -> None:
+    """Every concurrency a server may advertise (1-20) is honoured in full: chunk sizes are
+    chosen so that the chunks waiting above a missing one stay within the out-of-order limit;
+    up to 4 in flight, chunks keep their full 16 MiB."""
+    for concurrency in range(1, 21):
+        records = chunk_records_for(concurrency)
+        payload = EncryptedFile(Path("unused"), 10**9, KEY, chunk_records=records)
+        size = payload.chunk_size(0)
+        assert chunk_window(concurrency, size) == concurrency
+        assert (concurrency - 1) * size <= OUT_OF_ORDER_LIMIT
+        larger = payload.with_chunk_records(min(CHUNK_RECORDS, 2 * records)).chunk_size(0)
+        assert records == CHUNK_RECORDS or (concurrency - 1) * larger > OUT_OF_ORDER_LIMIT
+    assert [chunk_records_for(c) for c in (1, 4, 5, 7, 8, 13, 14, 20)] == [
+        256, 256, 128, 128, 64, 64, 32, 32,
+    ]  # fmt: skip

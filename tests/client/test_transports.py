@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 
+from skysend_core.crypto import RECORD_SIZE
 from skysend_http.client import AsyncClient, ProgressEvent, WebSocketUploadError
+from skysend_http.client.uploads import chunk_records_for
 from tests.client.live import Live, random_file, same_content
 
 MIB = 1024 * 1024
@@ -120,3 +123,47 @@ async def test_a_websocket_lost_mid_stream_is_an_error_not_a_second_upload(
     sent = [e.done for e in events if e.phase == "uploading"]
     assert sent.count(0) == 1  # one attempt: the upload did not start over
     assert sent == sorted(sent)
+
+
+class ChunkCounter(httpx.AsyncBaseTransport):
+    """Passes every request to the network and records how many chunk requests were in
+    flight at once, and how many the server refused as out of order."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self.chunks = 0
+        self.refused = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if not request.url.path.endswith("/chunk"):
+            return await self.inner.handle_async_request(request)
+        self.chunks += 1
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            response = await self.inner.handle_async_request(request)
+        finally:
+            self.in_flight -= 1
+        self.refused += response.status_code == 429
+        return response
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+@pytest.mark.parametrize("concurrency", [3, 8])
+async def test_as_many_chunks_in_flight_as_the_server_allows(
+    start_live: Callable[..., Live], tmp_path: Path, concurrency: int
+) -> None:
+    live = start_live(FILE_UPLOAD_CONCURRENT_CHUNKS=str(concurrency))
+    source = random_file(tmp_path / "big.bin", 40 * MIB + 5)
+    counter = ChunkCounter()
+    async with AsyncClient(live.url, transport=counter) as client:
+        result = await client.upload(source, transport="chunked")
+        downloaded = await client.download(result.url, tmp_path / "out")
+    assert counter.most_in_flight == concurrency
+    assert counter.refused == 0
+    assert counter.chunks == -(-(40 * MIB + 5) // (chunk_records_for(concurrency) * RECORD_SIZE))
+    assert same_content(downloaded.path, source)

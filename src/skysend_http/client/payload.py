@@ -32,8 +32,12 @@ from skysend_core.crypto import (
 )
 
 CHUNK_RECORDS = 256
-"""Records per HTTP chunk: a power of two (see above); 16 MiB of plaintext, so every chunk
-but the last carries 16,781,312 encrypted bytes (clients send ≥ 10 MiB chunks)."""
+"""Records per HTTP chunk by default and at most: a power of two (see above); 16 MiB of
+plaintext, so every chunk but the last carries 16,781,312 encrypted bytes (the reference
+clients send ≥ 10 MiB chunks). Uploads with many chunks in flight use smaller ones (see
+:func:`.uploads.chunk_records_for`)."""
+MIN_CHUNK_RECORDS = 16
+"""The smallest chunk: 1 MiB of plaintext, one :data:`READ_SIZE`."""
 READ_SIZE = 1024 * 1024
 """Plaintext read per step: 16 records, large enough to keep per-piece overhead low."""
 
@@ -50,10 +54,20 @@ class EncryptedFile:
     size: int
     file_key: bytes = attrs.field(repr=False)
     base_nonce: bytes = attrs.field(factory=lambda: secrets.token_bytes(NONCE_LENGTH))
+    chunk_records: int = attrs.field(default=CHUNK_RECORDS)
+
+    @chunk_records.validator
+    def _power_of_two(self, _: attrs.Attribute[int], value: int) -> None:
+        if value < 1 or value & (value - 1):
+            raise ValueError("chunk_records must be a power of two")
 
     def with_fresh_nonce(self) -> EncryptedFile:
         """The same file under a new base nonce, for a new upload attempt."""
         return attrs.evolve(self, base_nonce=secrets.token_bytes(NONCE_LENGTH))
+
+    def with_chunk_records(self, records: int) -> EncryptedFile:
+        """The same stream cut into chunks of ``records`` records (a power of two)."""
+        return attrs.evolve(self, chunk_records=records)
 
     @property
     def encrypted_size(self) -> int:
@@ -61,7 +75,7 @@ class EncryptedFile:
 
     @property
     def chunk_plaintext(self) -> int:
-        return CHUNK_RECORDS * RECORD_SIZE
+        return self.chunk_records * RECORD_SIZE
 
     @property
     def chunk_count(self) -> int:

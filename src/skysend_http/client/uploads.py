@@ -6,7 +6,9 @@ sends the same bytes, is in :mod:`.ws_upload`.
 
 * :func:`upload_chunked` — ``init``, parallel ``chunk`` requests, ``finalize``. Chunks are
   encrypted independently from the file (see :mod:`.payload`), so each request streams its
-  body, and a chunk refused as "too many out-of-order chunks" is simply sent again.
+  body, and a chunk refused as "too many out-of-order chunks" is simply sent again. As many
+  chunks are in flight as the server's ``fileUploadConcurrentChunks`` says; their size is
+  chosen so that this many fit below the server's out-of-order limit.
 * :func:`upload_single` — one streamed ``POST /api/upload``.
 """
 
@@ -18,7 +20,7 @@ from typing import Any
 import attrs
 import httpx
 
-from skysend_core.crypto import PASSWORD_ALGORITHM
+from skysend_core.crypto import ENCRYPTED_RECORD_SIZE, NONCE_LENGTH, PASSWORD_ALGORITHM
 from skysend_http.client._http import (
     LONG_TIMEOUT,
     ProgressCounter,
@@ -29,7 +31,7 @@ from skysend_http.client._http import (
     request_json,
 )
 from skysend_http.client.errors import RateLimitedError
-from skysend_http.client.payload import EncryptedFile
+from skysend_http.client.payload import CHUNK_RECORDS, MIN_CHUNK_RECORDS, EncryptedFile
 
 OUT_OF_ORDER_LIMIT = 50 * 1024 * 1024
 """The server refuses chunks beyond this many bytes above the lowest missing index."""
@@ -140,6 +142,7 @@ async def upload_chunked(
         headers={**params.http_headers(), **bearer(session_token)},
     )
     upload_id = json_id(init)
+    payload = payload.with_chunk_records(chunk_records_for(concurrency))
     await _send_chunks(http, server, upload_id, payload, concurrency, counter)
     await request(
         http,
@@ -151,11 +154,30 @@ async def upload_chunked(
     return upload_id
 
 
+def chunk_records_for(concurrency: int) -> int:
+    """Records per chunk for ``concurrency`` chunks in flight: the largest power of two up
+    to :data:`CHUNK_RECORDS` (16 MiB) with which the ``concurrency - 1`` chunks that may wait
+    above a missing one stay within the server's out-of-order limit (50 MiB), so that the
+    server's ``fileUploadConcurrentChunks`` is honoured without chunks refused as out of
+    order: 16 MiB chunks for up to 4 in flight, 8 MiB up to 7, 4 MiB up to 13, 2 MiB up to
+    the configurable maximum of 20. Never below 1 MiB (:data:`MIN_CHUNK_RECORDS`)."""
+    records = CHUNK_RECORDS
+    while (
+        records > MIN_CHUNK_RECORDS
+        and (concurrency - 1) * (records * ENCRYPTED_RECORD_SIZE + NONCE_LENGTH)
+        > OUT_OF_ORDER_LIMIT
+    ):
+        records //= 2
+    return records
+
+
 def chunk_window(concurrency: int, chunk_size: int) -> int:
-    """Chunks allowed in flight above the lowest unfinished one.
+    """Chunks allowed in flight from the lowest unfinished one on.
 
     Only chunks ``lowest … lowest + window - 1`` may be sent, so at most ``window - 1`` of
     them sit above the lowest missing index on the server, below its out-of-order limit.
+    With chunks sized by :func:`chunk_records_for` this is ``concurrency`` for every value a
+    server may configure (1–20); only a larger one is held to what the limit allows.
     """
     return max(1, min(concurrency, 1 + OUT_OF_ORDER_LIMIT // max(1, chunk_size)))
 

@@ -1,5 +1,5 @@
-"""The user-facing ``skysend`` commands: upload, download, note, note:view, delete, ls, config,
-auth.
+"""The user-facing ``skysend`` commands: upload, download, note, note:view, info, delete, ls,
+config, auth.
 
 :func:`register` adds them to the ``skysend`` parser. Command modules (and with them the
 client library, httpx, websockets) are imported only when a client command runs, so
@@ -106,6 +106,14 @@ def register(subparsers: Any) -> None:
     _password(view, "password of the note")
     _json(view)
     view.set_defaults(handler=_lazy("notes:view"))
+
+    info = subparsers.add_parser(
+        "info", help="show what the server knows of a share link (consumes nothing)"
+    )
+    info.add_argument("url", help="share URL; with its #key, a file's names are shown too")
+    _password(info, "password of a protected file, to show its names")
+    _json(info)
+    info.set_defaults(handler=_lazy("info:show"))
 
     delete = subparsers.add_parser("delete", help="delete an upload or note you created")
     delete.add_argument("url", help="share URL")

@@ -48,7 +48,12 @@ def _ttl(entry: dict[str, Any], now: float) -> str:
     expire = entry.get("expireSec")
     if created is None or not isinstance(expire, int | float):
         return "unknown"
-    left = int(created + expire - now)
+    return format_left(created + expire - now)
+
+
+def format_left(seconds: float) -> str:
+    """Time left, in its largest whole unit: ``45s``, ``12m``, ``5h``, ``6d``, ``expired``."""
+    left = int(seconds)
     if left <= 0:
         return "expired"
     if left < 60:

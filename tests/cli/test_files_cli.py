@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import select
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -302,23 +305,89 @@ def test_config_defaults_apply_to_uploads(
     assert (up["expires"], up["maxDownloads"]) == (300, 2)
 
 
+def installed_script() -> Path:
+    """The ``skysend`` console script installed next to this interpreter."""
+    script = Path(sys.executable).with_name("skysend")
+    if not script.is_file():
+        pytest.skip("the skysend console script is not installed next to the interpreter")
+    return script
+
+
 def test_the_installed_entry_point(live: Live, source: Path, tmp_path: Path) -> None:
+    skysend = str(installed_script())
     env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "cfg"), "SKYSEND_SERVER": live.url}
     up = subprocess.run(
-        [sys.executable, "-m", "skysend_http.cli", "upload", str(source), "--json"],
+        [skysend, "upload", str(source), "--json"],
         capture_output=True, text=True, env=env, check=False, timeout=120,
     )  # fmt: skip
     assert up.returncode == 0, up.stderr
     url = json.loads(up.stdout)["url"]
     down = subprocess.run(
-        [sys.executable, "-m", "skysend_http.cli", "download", url, "-o", str(tmp_path / "x")],
+        [skysend, "download", url, "-o", str(tmp_path / "x")],
         capture_output=True, text=True, env=env, check=False, timeout=120,
     )  # fmt: skip
     assert down.returncode == 0, down.stderr
     assert same_content(tmp_path / "x", source)
     again = subprocess.run(
-        [sys.executable, "-m", "skysend_http.cli", "download", url],
+        [skysend, "download", url],
         capture_output=True, text=True, env=env, check=False, timeout=120,
     )  # fmt: skip
     assert again.returncode == 2
     assert again.stderr.endswith("Error: Download limit reached (HTTP 410)\n")
+
+
+SIZE = r"\d+(?:\.\d+)? (?:B|KB|MB|GB|TB)"
+PROGRESS_LINE = re.compile(
+    rf"\r\x1b\[K(?P<label>Uploading|Downloading) (?P<bar>[█░]{{30}}) "
+    rf"(?P<percent>\d{{1,3}}\.\d)% (?P<done>{SIZE})/(?P<total>{SIZE}) {SIZE}/s "
+    rf"ETA (?:\d+s|\d+m \d\ds|\d+h \d\dm)"
+)
+
+
+def run_on_a_terminal(*args: str, env: dict[str, str]) -> tuple[int, str]:
+    """Run ``skysend`` with its stderr on a pseudo-terminal; returns (status, stderr text)."""
+    controller, terminal = os.openpty()
+    try:
+        process = subprocess.Popen(
+            [str(installed_script()), *args],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=terminal, env=env,
+        )  # fmt: skip
+    finally:
+        os.close(terminal)
+    received = bytearray()
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([controller], [], [], 1.0)
+            if not ready:
+                continue
+            try:
+                piece = os.read(controller, 65536)
+            except OSError:  # EIO: the child closed the terminal (it exited)
+                break
+            if not piece:
+                break
+            received += piece
+    finally:
+        os.close(controller)
+    return process.wait(30), received.decode("utf-8", errors="replace")
+
+
+def test_progress_bars_on_a_terminal(live: Live, source: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "cfg"), "SKYSEND_SERVER": live.url}
+
+    code, up = run_on_a_terminal("upload", str(source), "--no-ws", env=env)
+    assert code == 0, up
+    url = re.search(r"Share URL: (\S+)", up)
+    assert url is not None, up
+    code, down = run_on_a_terminal("download", url.group(1), "-o", str(tmp_path / "x"), env=env)
+    assert code == 0, down
+
+    for label, text in (("Uploading", up), ("Downloading", down)):
+        lines = [m for m in PROGRESS_LINE.finditer(text) if m["label"] == label]
+        assert lines, text
+        last = lines[-1]
+        assert (last["bar"], last["percent"]) == ("█" * 30, "100.0"), text
+        assert last["done"] == last["total"] == "3.00 MB"
+        assert text.count("\x1b[K") == len(PROGRESS_LINE.findall(text))  # every redraw matches
+    assert same_content(tmp_path / "x", source)

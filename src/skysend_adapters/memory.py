@@ -8,7 +8,8 @@ is as atomic as its SQLite counterpart. Nothing is shared between processes.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
+from typing import TypeVar
 
 import attrs
 
@@ -23,7 +24,7 @@ from skysend_core.limits_model import (
     current_usage,
     record_failure,
 )
-from skysend_core.notes_model import Note, burns_on, is_exhausted, is_purgeable
+from skysend_core.notes_model import Note, NoteSummary, burns_on, is_exhausted, is_purgeable
 from skysend_core.ports import Clock, PartRef, StaleItem
 from skysend_core.uploads_model import (
     SESSION_TTL_MS,
@@ -32,12 +33,15 @@ from skysend_core.uploads_model import (
     SessionState,
     Upload,
     UploadSession,
+    UploadSummary,
     decide_chunk,
     is_session_live,
     is_valid_id,
 )
+from skysend_core.uploads_model import is_purgeable as is_upload_purgeable
 
 _READ_SIZE = 1 << 20
+_Row = TypeVar("_Row", Upload, Note)
 
 
 class InMemoryUploadRepository:
@@ -72,11 +76,10 @@ class InMemoryUploadRepository:
         return self._rows.pop(upload_id, None) is not None
 
     async def expired_ids(self, now_ms: int) -> list[str]:
-        return [
-            row.id
-            for row in self._rows.values()
-            if row.expires_at * 1000 <= now_ms or row.download_count >= row.max_downloads
-        ]
+        return [row.id for row in self._rows.values() if is_upload_purgeable(row, now_ms)]
+
+    async def newest_first(self) -> list[UploadSummary]:
+        return [UploadSummary.of(row) for row in _newest_first(self._rows.values())]
 
 
 class InMemoryUploadSessionStore:
@@ -226,6 +229,13 @@ class InMemoryBlobStore:
         return blobs + sessions
 
 
+def _newest_first(rows: Iterable[_Row]) -> list[_Row]:
+    """By ``created_at`` descending; equal times: the later insert (dicts keep insertion
+    order) first."""
+    ordered = sorted(enumerate(rows), key=lambda pair: (pair[1].created_at, pair[0]))
+    return [row for _, row in reversed(ordered)]
+
+
 async def _collect(chunks: AsyncIterable[bytes]) -> bytes:
     """Read the whole stream; an exception from it leaves nothing behind."""
     return b"".join([chunk async for chunk in chunks])
@@ -263,6 +273,9 @@ class InMemoryNoteRepository:
         for note_id in doomed:
             del self._rows[note_id]
         return len(doomed)
+
+    async def newest_first(self) -> list[NoteSummary]:
+        return [NoteSummary.of(row) for row in _newest_first(self._rows.values())]
 
 
 class InMemoryRateLimitStore:

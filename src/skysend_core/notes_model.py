@@ -83,21 +83,49 @@ class Note:
         )
 
 
+@attrs.frozen
+class NoteSummary:
+    """What an operator sees of a note: no tokens, salts, ciphertext or nonce.
+    Timestamps are Unix seconds."""
+
+    id: str
+    content_type: str
+    has_password: bool
+    password_algo: str | None
+    max_views: int
+    view_count: int
+    expires_at: int
+    created_at: int
+
+    @classmethod
+    def of(cls, note: Note) -> NoteSummary:
+        return cls(
+            id=note.id,
+            content_type=note.content_type,
+            has_password=note.has_password,
+            password_algo=note.password_algo,
+            max_views=note.max_views,
+            view_count=note.view_count,
+            expires_at=note.expires_at,
+            created_at=note.created_at,
+        )
+
+
 def expiry_ms(params: NoteParams, now_ms: int) -> int:
     """Exact expiry of a note created at ``now_ms`` (the create response carries it)."""
     return now_ms + params.expire_sec * 1000
 
 
-def is_expired(note: Note, now_ms: int) -> bool:
+def is_expired(note: Note | NoteSummary, now_ms: int) -> bool:
     return now_ms >= note.expires_at * 1000
 
 
-def is_exhausted(note: Note) -> bool:
+def is_exhausted(note: Note | NoteSummary) -> bool:
     return note.max_views > 0 and note.view_count >= note.max_views
 
 
-def is_purgeable(note: Note, now_ms: int) -> bool:
-    """What the cleanup job removes: expired or out of views."""
+def is_purgeable(note: Note | NoteSummary, now_ms: int) -> bool:
+    """What the cleanup job removes: expired or out of views. Everything else is active."""
     return is_expired(note, now_ms) or is_exhausted(note)
 
 

@@ -14,8 +14,8 @@ from typing import Any, Protocol
 import attrs
 
 from skysend_core.limits_model import LockoutEntry, QuotaKey, QuotaUsage, RateWindow
-from skysend_core.notes_model import Note
-from skysend_core.uploads_model import ChunkDecision, Upload, UploadSession
+from skysend_core.notes_model import Note, NoteSummary
+from skysend_core.uploads_model import ChunkDecision, Upload, UploadSession, UploadSummary
 
 
 class Clock(Protocol):
@@ -45,6 +45,11 @@ class UploadRepository(Protocol):
 
     async def expired_ids(self, now_ms: int) -> list[str]:
         """Ids of uploads that are expired or exhausted at ``now_ms``."""
+        ...
+
+    async def newest_first(self) -> list[UploadSummary]:
+        """Every upload, summarised for an operator, by ``created_at`` descending (equal
+        times: the later insert first)."""
         ...
 
 
@@ -181,6 +186,11 @@ class NoteRepository(Protocol):
 
     async def delete_expired(self, now_ms: int) -> int:
         """Remove notes that are expired or out of views at ``now_ms``; returns how many."""
+        ...
+
+    async def newest_first(self) -> list[NoteSummary]:
+        """Every note, summarised for an operator (never its ciphertext), by ``created_at``
+        descending (equal times: the later insert first)."""
         ...
 
 

@@ -79,12 +79,55 @@ class Upload:
         )
 
 
-def is_expired(upload: Upload, now_ms: int) -> bool:
+def blob_name(upload_id: str) -> str:
+    """The name of an upload's blob in storage (the ``storage_path`` column)."""
+    return f"{upload_id}.bin"
+
+
+@attrs.frozen
+class UploadSummary:
+    """What an operator sees of an upload: no tokens, salts, metadata or nonce.
+    Timestamps are Unix seconds."""
+
+    id: str
+    size: int
+    file_count: int
+    has_password: bool
+    password_algo: str | None
+    max_downloads: int
+    download_count: int
+    expires_at: int
+    created_at: int
+    storage_path: str
+
+    @classmethod
+    def of(cls, upload: Upload) -> UploadSummary:
+        return cls(
+            id=upload.id,
+            size=upload.size,
+            file_count=upload.file_count,
+            has_password=upload.has_password,
+            password_algo=upload.password_algo,
+            max_downloads=upload.max_downloads,
+            download_count=upload.download_count,
+            expires_at=upload.expires_at,
+            created_at=upload.created_at,
+            storage_path=blob_name(upload.id),
+        )
+
+
+def is_expired(upload: Upload | UploadSummary, now_ms: int) -> bool:
     return now_ms >= upload.expires_at * 1000
 
 
-def is_exhausted(upload: Upload) -> bool:
+def is_exhausted(upload: Upload | UploadSummary) -> bool:
     return upload.download_count >= upload.max_downloads
+
+
+def is_purgeable(upload: Upload | UploadSummary, now_ms: int) -> bool:
+    """What the cleanup job removes: expired or out of downloads. Everything else is
+    active."""
+    return is_expired(upload, now_ms) or is_exhausted(upload)
 
 
 class SessionState(enum.StrEnum):

@@ -12,7 +12,7 @@ import attrs
 import pytest
 
 from skysend_core.errors import StorageError
-from skysend_core.notes_model import Note
+from skysend_core.notes_model import Note, NoteSummary, is_purgeable
 from skysend_core.ports import NoteRepository
 
 NOW_S = 1_800_000_000
@@ -176,3 +176,61 @@ def assert_absent(secret: bytes, db_path: Path) -> None:
         raw = file.read_bytes()
         for start in range(0, len(secret) - 32, 32):
             assert secret[start : start + 32] not in raw, f"ciphertext found in {file.name}"
+
+
+async def test_newest_first_of_an_empty_repository(repo: NoteRepository) -> None:
+    assert await repo.newest_first() == []
+
+
+async def test_newest_first_orders_by_creation_then_insertion(repo: NoteRepository) -> None:
+    old = make_note(created_at=NOW_S - 60)
+    same_second_a = make_note()
+    same_second_b = make_note()
+    new = make_note(created_at=NOW_S + 1)
+    for note in (same_second_a, old, new, same_second_b):
+        await repo.insert(note)
+    listed = [summary.id for summary in await repo.newest_first()]
+    assert listed == [new.id, same_second_b.id, same_second_a.id, old.id]
+
+
+async def test_newest_first_summarises_every_row_with_current_counts(
+    repo: NoteRepository,
+) -> None:
+    limited = make_note(max_views=2)
+    protected = make_note(
+        content_type="password",
+        has_password=True,
+        password_salt=secrets.token_bytes(16),
+        password_algo="argon2id-v2",
+    )
+    expired = make_note(expires_at=NOW_S - 1)
+    for note in (limited, protected, expired):
+        await repo.insert(note)
+    assert await repo.claim_view(limited.id) == 1
+    assert await repo.claim_view(limited.id) == 2  # burned: the row stays until cleanup
+    summaries = {summary.id: summary for summary in await repo.newest_first()}
+    assert summaries == {
+        limited.id: NoteSummary.of(attrs.evolve(limited, view_count=2)),
+        protected.id: NoteSummary.of(protected),
+        expired.id: NoteSummary.of(expired),
+    }
+
+
+async def test_newest_first_forgets_deleted_rows(repo: NoteRepository) -> None:
+    kept, deleted = make_note(), make_note()
+    await repo.insert(kept)
+    await repo.insert(deleted)
+    assert await repo.delete(deleted.id)
+    assert [summary.id for summary in await repo.newest_first()] == [kept.id]
+
+
+@pytest.mark.parametrize("offset_ms", [-1, 0, 1])
+@pytest.mark.parametrize(("max_views", "view_count"), [(0, 5), (2, 1), (2, 2), (1, 3)])
+async def test_delete_expired_removes_exactly_the_purgeable_notes(
+    repo: NoteRepository, offset_ms: int, max_views: int, view_count: int
+) -> None:
+    note = make_note(max_views=max_views, view_count=view_count)
+    await repo.insert(note)
+    now = note.expires_at * 1000 + offset_ms
+    assert await repo.delete_expired(now) == int(is_purgeable(note, now))
+    assert (await repo.get(note.id) is None) is is_purgeable(note, now)

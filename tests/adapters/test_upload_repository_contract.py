@@ -13,7 +13,13 @@ from skysend_adapters.memory import InMemoryUploadRepository
 from skysend_adapters.sqlite import SqliteDatabase, SqliteUploadRepository
 from skysend_core.errors import StorageError
 from skysend_core.ports import UploadRepository
-from skysend_core.uploads_model import Upload, is_exhausted, is_expired
+from skysend_core.uploads_model import (
+    Upload,
+    UploadSummary,
+    is_exhausted,
+    is_expired,
+    is_purgeable,
+)
 from tests.adapters.factories import make_upload, new_id
 
 
@@ -135,3 +141,58 @@ async def test_expired_ids_agrees_with_the_core_rules(
     now = upload.expires_at * 1000 + offset_ms
     expected = is_expired(upload, now) or is_exhausted(upload)
     assert (upload.id in await repo.expired_ids(now)) is expected
+
+
+async def test_newest_first_of_an_empty_repository(repo: UploadRepository) -> None:
+    assert await repo.newest_first() == []
+
+
+async def test_newest_first_orders_by_creation_then_insertion(repo: UploadRepository) -> None:
+    old = attrs.evolve(make_upload(), created_at=1_700_000_000)
+    same_second_a = make_upload()
+    same_second_b = make_upload()
+    new = attrs.evolve(make_upload(), created_at=same_second_a.created_at + 1)
+    for upload in (same_second_a, old, new, same_second_b):
+        await repo.insert(upload)
+    listed = [summary.id for summary in await repo.newest_first()]
+    assert listed == [new.id, same_second_b.id, same_second_a.id, old.id]
+
+
+async def test_newest_first_summarises_every_row_without_secrets(repo: UploadRepository) -> None:
+    plain = make_upload()
+    protected = make_upload(with_password=True, with_meta=True)
+    exhausted = make_upload(max_downloads=2, download_count=2)
+    expired = make_upload(expires_at=1_000)
+    for upload in (plain, protected, exhausted, expired):
+        await repo.insert(upload)
+    assert await repo.claim_download(plain.id)
+    summaries = {summary.id: summary for summary in await repo.newest_first()}
+    assert summaries == {
+        plain.id: UploadSummary.of(attrs.evolve(plain, download_count=1)),
+        protected.id: UploadSummary.of(protected),
+        exhausted.id: UploadSummary.of(exhausted),
+        expired.id: UploadSummary.of(expired),
+    }
+    assert summaries[plain.id].storage_path == f"{plain.id}.bin"
+    assert summaries[protected.id].password_algo == "argon2id-v2"
+
+
+async def test_newest_first_forgets_deleted_rows(repo: UploadRepository) -> None:
+    kept, deleted = make_upload(), make_upload()
+    await repo.insert(kept)
+    await repo.insert(deleted)
+    assert await repo.delete(deleted.id)
+    assert [summary.id for summary in await repo.newest_first()] == [kept.id]
+
+
+@pytest.mark.parametrize("offset_ms", [-1, 0, 1])
+@pytest.mark.parametrize(("max_downloads", "download_count"), [(2, 1), (2, 2), (1, 3)])
+async def test_expired_ids_are_the_purgeable_rows(
+    repo: UploadRepository, offset_ms: int, max_downloads: int, download_count: int
+) -> None:
+    upload = make_upload(
+        expires_at=1_800_000_000, max_downloads=max_downloads, download_count=download_count
+    )
+    await repo.insert(upload)
+    now = upload.expires_at * 1000 + offset_ms
+    assert (upload.id in await repo.expired_ids(now)) is is_purgeable(upload, now)

@@ -12,7 +12,7 @@ import logging
 import sqlite3
 
 from skysend_adapters.sqlite.database import SqliteDatabase
-from skysend_core.notes_model import Note, burns_on
+from skysend_core.notes_model import Note, NoteSummary, burns_on
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,24 @@ _DELETE = "DELETE FROM notes WHERE id = ?"
 _DELETE_EXPIRED = (
     "DELETE FROM notes WHERE expires_at <= ? OR (max_views > 0 AND view_count >= max_views)"
 )
+
+_NEWEST_FIRST = (
+    "SELECT id, content_type, has_password, password_algo, max_views, view_count, "
+    "expires_at, created_at FROM notes ORDER BY created_at DESC, rowid DESC"
+)
+
+
+def _to_summary(row: sqlite3.Row) -> NoteSummary:
+    return NoteSummary(
+        id=row["id"],
+        content_type=row["content_type"],
+        has_password=bool(row["has_password"]),
+        password_algo=row["password_algo"],
+        max_views=row["max_views"],
+        view_count=row["view_count"],
+        expires_at=row["expires_at"],
+        created_at=row["created_at"],
+    )
 
 
 def _to_note(row: sqlite3.Row) -> Note:
@@ -133,3 +151,7 @@ class SqliteNoteRepository:
         if deleted:
             await self._db.run(_scrub_log)
         return deleted
+
+    async def newest_first(self) -> list[NoteSummary]:
+        rows = await self._db.run(lambda conn: conn.execute(_NEWEST_FIRST).fetchall())
+        return [_to_summary(row) for row in rows]

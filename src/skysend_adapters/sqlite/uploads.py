@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 from skysend_adapters.sqlite.database import SqliteDatabase
-from skysend_core.uploads_model import Upload
+from skysend_core.uploads_model import Upload, UploadSummary, blob_name
 
 _SELECT = (
     "SELECT id, owner_token, auth_token, salt, encrypted_meta, nonce, size, file_count, "
@@ -18,6 +18,26 @@ _INSERT = (
     "expires_at, created_at, storage_path) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+
+_NEWEST_FIRST = (
+    "SELECT id, size, file_count, has_password, password_algo, max_downloads, download_count, "
+    "expires_at, created_at, storage_path FROM uploads ORDER BY created_at DESC, rowid DESC"
+)
+
+
+def _to_summary(row: sqlite3.Row) -> UploadSummary:
+    return UploadSummary(
+        id=row["id"],
+        size=row["size"],
+        file_count=row["file_count"],
+        has_password=bool(row["has_password"]),
+        password_algo=row["password_algo"],
+        max_downloads=row["max_downloads"],
+        download_count=row["download_count"],
+        expires_at=row["expires_at"],
+        created_at=row["created_at"],
+        storage_path=row["storage_path"],
+    )
 
 
 def _to_upload(row: sqlite3.Row) -> Upload:
@@ -63,7 +83,7 @@ class SqliteUploadRepository:
             upload.download_count,
             upload.expires_at,
             upload.created_at,
-            f"{upload.id}.bin",
+            blob_name(upload.id),
         )
         await self._db.write(
             lambda conn: conn.execute(_INSERT, values).close(), transaction=False, quick=True
@@ -114,3 +134,7 @@ class SqliteUploadRepository:
         params = (now_ms // 1000,)
         rows = await self._db.run(lambda conn: conn.execute(sql, params).fetchall())
         return [row["id"] for row in rows]
+
+    async def newest_first(self) -> list[UploadSummary]:
+        rows = await self._db.run(lambda conn: conn.execute(_NEWEST_FIRST).fetchall())
+        return [_to_summary(row) for row in rows]

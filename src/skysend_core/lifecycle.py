@@ -31,6 +31,8 @@ class CleanupReport:
     notes: int
     sessions: int
     orphans: int
+    #: Total size of the removed uploads.
+    upload_bytes: int = 0
 
 
 @attrs.define
@@ -43,23 +45,40 @@ class Cleanup:
     limits: Limits | None = None
 
     async def run(self) -> CleanupReport:
+        """One run of the job: :meth:`remove_expired`, then ended per-client entries."""
+        report = await self.remove_expired()
+        if self.limits is not None:
+            await self.limits.purge()
+        if report.uploads + report.notes:
+            log.info("Removed %d expired record(s)", report.uploads + report.notes)
+        return report
+
+    async def remove_expired(self) -> CleanupReport:
+        """Steps 1-4 of the job (what ``skysend-cli cleanup`` runs): expired and exhausted
+        uploads and notes, idle sessions with their data, orphans."""
         now = self.clock.now_ms()
-        removed_uploads = 0
+        removed_uploads = removed_bytes = 0
         for upload_id in await self.uploads.expired_ids(now):
-            if await self.uploads.delete(upload_id):
+            upload = await self.uploads.get(upload_id)
+            if await self.remove_upload(upload_id):
                 removed_uploads += 1
-            await self._delete_blob(upload_id)
+                removed_bytes += upload.size if upload is not None else 0
         removed_notes = await self.notes.delete_expired(now) if self.notes else 0
         expired_sessions = await self.sessions.expired_ids(now)
         for session_id in expired_sessions:
             await self.sessions.delete(session_id)
             await self.blobs.discard_parts(session_id)
         orphans = await self.sweep_orphans(now)
-        if self.limits is not None:
-            await self.limits.purge()
-        if removed_uploads + removed_notes:
-            log.info("Removed %d expired record(s)", removed_uploads + removed_notes)
-        return CleanupReport(removed_uploads, removed_notes, len(expired_sessions), orphans)
+        return CleanupReport(
+            removed_uploads, removed_notes, len(expired_sessions), orphans, removed_bytes
+        )
+
+    async def remove_upload(self, upload_id: str) -> bool:
+        """Delete the row, then the blob (storage-and-lifecycle.md §6.1: never a row without
+        its blob). False if there was no row; the blob goes in any case."""
+        removed = await self.uploads.delete(upload_id)
+        await self._delete_blob(upload_id)
+        return removed
 
     async def sweep_orphans(self, now_ms: int) -> int:
         """Remove blobs and session areas with no row, no live session, and old enough."""

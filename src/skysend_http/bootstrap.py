@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
 import attrs
 
+from skysend_core.admin import Admin
 from skysend_core.config import Settings, generate_session_secret
 from skysend_core.identity import Identity
 from skysend_core.lifecycle import Cleanup
@@ -34,6 +35,17 @@ class Wiring:
     cleanup: Cleanup
     limits: Limits
     closers: list[Callable[[], Any]] = attrs.Factory(list)
+
+    @property
+    def admin(self) -> Admin:
+        """The operator's facade over the same repositories and cleanup job."""
+        return Admin(self.files.uploads, self.notes.notes, self.cleanup, self.files.clock)
+
+    async def close(self) -> None:
+        for close in reversed(self.closers):
+            result = close()
+            if asyncio.iscoroutine(result):
+                await result
 
 
 @attrs.define
@@ -106,12 +118,21 @@ class Services:
                 await self._task
             self._task = None
         wiring, self._wiring = self._wiring, None
-        if wiring is None:
-            return
-        for close in reversed(wiring.closers):
-            result = close()
-            if asyncio.iscoroutine(result):
-                await result
+        if wiring is not None:
+            await wiring.close()
+
+    @contextlib.asynccontextmanager
+    async def storage(self) -> AsyncIterator[Wiring]:
+        """The facades over opened storage, for an operator's tool (``skysend-cli``): none of
+        the start-up work of :meth:`start` (no cleanup run, no client keys, no job), so
+        opening changes nothing, whether or not a server is running on the same data."""
+        wiring = await self.open_storage()
+        try:
+            yield wiring
+        finally:
+            await wiring.close()
+            if self.identity is not None:
+                await self.identity.provider.aclose()
 
     async def _periodic_cleanup(self) -> None:
         while True:

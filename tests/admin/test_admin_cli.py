@@ -7,6 +7,8 @@ expiry into the past in the database, as another process could.
 from __future__ import annotations
 
 import base64
+import contextlib
+import io
 import json
 import os
 import re
@@ -562,9 +564,6 @@ def test_config_text_without_a_quota(tmp_path: Path) -> None:
 
 def _run_main(argv: list[str], env: dict[str, str]) -> tuple[str, int]:
     """``main`` with its stdout captured into a string (for tests without a site)."""
-    import contextlib
-    import io
-
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
         code = main(argv, env)

@@ -7,10 +7,14 @@ import asyncio
 import logging
 import os
 import sys
+from typing import TYPE_CHECKING
 
 import attrs
 
 from skysend_core.config import ConfigError, Settings, generate_session_secret
+
+if TYPE_CHECKING:
+    from hypercorn.config import Config
 
 log = logging.getLogger("skysend")
 
@@ -82,6 +86,29 @@ async def forget_clients(settings: Settings) -> None:
     await prepare(settings)
 
 
+def hypercorn_config(settings: Settings) -> Config:
+    """The hypercorn settings of every SkySend server; ``skysend serve`` adds the app, the
+    workers and the event loop, the test servers their own logging."""
+    from hypercorn.config import Config
+
+    config = Config()
+    config.bind = [
+        f"[{settings.host}]:{settings.port}"
+        if ":" in settings.host
+        else f"{settings.host}:{settings.port}"
+    ]
+    config.keep_alive_timeout = 120
+    # No WebSocket message may be larger than the receive buffer may hold (the app
+    # enforces the same limit on every connection; this is hypercorn's own, used only if
+    # the app could not take over its WebSocket stream).
+    config.websocket_max_message_size = settings.file_upload_ws_max_buffer
+    config.graceful_timeout = 10
+    config.accesslog = None  # access logs would contain client addresses
+    config.include_server_header = False  # no software banner
+    config.errorlog = "-"
+    return config
+
+
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -99,25 +126,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"Start-up failed: {error}", file=sys.stderr)
         return 1
 
-    from hypercorn.config import Config
     from hypercorn.run import run as run_hypercorn
 
-    from skysend_http.ws_flow import MAX_MESSAGE_SIZE
-
-    config = Config()
+    config = hypercorn_config(settings)
     config.application_path = "skysend_http.asgi:app"
-    config.bind = [
-        f"[{settings.host}]:{settings.port}"
-        if ":" in settings.host
-        else f"{settings.host}:{settings.port}"
-    ]
     config.workers = args.workers or int(os.environ.get("SKYSEND_WORKERS") or default_workers())
-    config.keep_alive_timeout = 120
-    config.websocket_max_message_size = MAX_MESSAGE_SIZE  # clients send 256 KiB frames
-    config.graceful_timeout = 10
-    config.accesslog = None  # access logs would contain client addresses
-    config.include_server_header = False  # no software banner
-    config.errorlog = "-"
     try:
         import uvloop  # noqa: F401
 

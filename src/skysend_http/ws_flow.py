@@ -1,24 +1,47 @@
 """Receive-side flow control for WebSocket connections (websocket-upload.md §6).
 
-Quart's stock ``ASGIWebsocketConnection`` moves every received message into an unbounded
-queue, so a client faster than the disk would make memory grow with the upload. Here every
-received byte is counted until the handler releases it; while more than 75 % of the limit
-is held the connection stops asking the ASGI server for messages. Hypercorn's own queue
-towards the app is bounded, so it then stops reading the socket and TCP slows the sender.
+Stock hypercorn assembles every received message in memory (up to
+``websocket_max_message_size``) and queues up to ``max_app_queue_size`` of them for the
+app; Quart's ``ASGIWebsocketConnection`` then moves them into an unbounded queue. None of
+that is counted, and a message over hypercorn's limit is answered with a bare 1009 that
+the app never hears of. Here hypercorn's WebSocket stream is replaced by
+:class:`FlowWSStream`, which hands every piece of a message, as it is read, to the
+connection's :class:`ReceiveFlow`: each byte is counted from the moment it is read until
+the handler releases it, the read loop waits while too much is held (so hypercorn stops
+reading the socket and TCP slows the sender), and a message over the limit reaches the
+handler as :class:`BufferExceeded`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import inspect
 import logging
 import os
+import re
 from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
-from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, WebsocketScope
+from hypercorn.config import Config
+from hypercorn.protocol.events import Event, StreamClosed
+from hypercorn.protocol.ws_stream import WSStream
+from hypercorn.typing import (
+    AppWrapper,
+    ASGIReceiveCallable,
+    ASGISendCallable,
+    ASGISendEvent,
+    Scope,
+    TaskGroup,
+    WebsocketScope,
+    WorkerContext,
+)
 from quart import Quart
 from quart.asgi import ASGIWebsocketConnection
 from quart.wrappers import Websocket
+from wsproto.connection import ConnectionState
+from wsproto.events import CloseConnection, Message, Ping
 from wsproto.extensions import PerMessageDeflate
 
 try:
@@ -26,12 +49,12 @@ try:
 except ImportError:  # websockets built without its C extension
     apply_mask = None  # type: ignore[assignment]
 
-#: Largest WebSocket message hypercorn accepts (websocket-upload.md §1: at least 1 MiB).
-MAX_MESSAGE_SIZE: Final = 16 * 1024 * 1024
 #: The receive limit when the app carries no settings (FILE_UPLOAD_WS_MAX_BUFFER default).
 DEFAULT_MAX_BUFFER: Final = 16 * 1024 * 1024
 #: Bytes hypercorn asks the socket for at a time (its own default is 64 KiB).
 READ_SIZE: Final = 256 * 1024
+#: The ASGI scope extension through which :class:`FlowWSStream` hands over its flow.
+FLOW_EXTENSION: Final = "skysend.receive_flow"
 
 log = logging.getLogger(__name__)
 
@@ -40,39 +63,84 @@ class ClientGone(Exception):
     """The client closed the connection, or it broke."""
 
 
-class ReceiveFlow:
-    """Received messages waiting for the handler, with a count of every byte held.
+class BufferExceeded(Exception):
+    """A message, or everything the connection holds, went over the receive limit."""
 
-    Bytes stay counted until :meth:`release` (binary data: once the blob store took it;
-    text: as soon as the handler gets it). Above 75 % of ``limit`` the receive loop waits
-    in :meth:`wait_for_room` until the count drops below 50 %. A message that pushes the
-    count past ``limit`` anyway sets :attr:`overrun`.
+
+def _size(data: str | bytes) -> int:
+    return len(data.encode()) if isinstance(data, str) else len(data)
+
+
+class ReceiveFlow:
+    """What one connection has received and its handler not yet released (§6).
+
+    The reader adds what it reads with :meth:`add`: binary messages are handed on in the
+    pieces they arrive in (the blob store does not care where a frame ended), text
+    messages once complete. Every byte counts in :attr:`held` from the moment it is read
+    until :meth:`release` (binary: once the blob store took it; text: when the handler
+    gets it). Above 75 % of :attr:`limit` the reader waits in :meth:`wait_for_room` until
+    the count drops below 50 %, or until all that is held is an unfinished text message,
+    which only more reading can finish. A message longer than the limit, or a count above
+    it, ends the flow with :class:`BufferExceeded`.
     """
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.held = 0
-        self.overrun = False
-        self._high, self._low = limit * 3 // 4, limit // 2
-        self._messages: deque[str | bytes] = deque()
+        self._items: deque[str | bytes] = deque()
+        self._text: list[str] = []
+        self._text_held = 0  # an unfinished text message
+        self._message_size = 0  # the message being read, so far
         self._arrived = asyncio.Event()
         self._room = asyncio.Event()
         self._room.set()
+        self._gone = asyncio.Event()
         self._end: Exception | None = None
+        self._dropping = False
 
-    def push(self, message: str | bytes) -> None:
-        self._messages.append(message)
-        self.held += len(message)
-        if self.held > self.limit:
-            self.overrun = True
-        if self.held > self._high:
-            self._room.clear()
+    def add(self, data: str | bytes, finished: bool) -> None:
+        """A piece of the message being read; ``finished`` on its last piece."""
+        if self._dropping:
+            return
+        size = _size(data)
+        self._message_size += size
+        if self._message_size > self.limit or self.held + size > self.limit:
+            self.end(BufferExceeded())
+            self.drop()
+            return
+        self.held += size
+        if finished:
+            self._message_size = 0
+        if isinstance(data, str):
+            self._text.append(data)
+            self._text_held += size
+            if not finished:
+                return
+            data = "".join(self._text)
+            self._text, self._text_held = [], 0
+        self._items.append(data)
         self._arrived.set()
 
     def release(self, size: int) -> None:
         self.held -= size
-        if self.held < self._low:
+        if self.held < self.limit // 2 or self.held <= self._text_held:
             self._room.set()
+
+    async def wait_for_room(self) -> None:
+        """Return once the reader may read on (at once unless more than 75 % is held)."""
+        if self._dropping or self.held <= self.limit * 3 // 4 or self.held <= self._text_held:
+            return
+        self._room.clear()
+        await self._room.wait()
+
+    def drop(self) -> None:
+        """Forget what the handler has not taken, and everything read from now on."""
+        self._dropping = True
+        while self._items:
+            self.held -= _size(self._items.popleft())
+        self.held -= self._text_held
+        self._text, self._text_held = [], 0
+        self._room.set()
 
     def end(self, reason: Exception) -> None:
         """Make every later :meth:`get` raise ``reason`` (the first reason wins)."""
@@ -80,24 +148,30 @@ class ReceiveFlow:
             self._end = reason
         self._arrived.set()
 
+    def client_gone(self) -> None:
+        self._gone.set()
+        self.end(ClientGone())
+
     @property
     def disconnected(self) -> bool:
-        return isinstance(self._end, ClientGone)
+        return self._gone.is_set()
+
+    async def wait_gone(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for the connection to end."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._gone.wait(), timeout)
 
     async def get(self) -> str | bytes:
         while True:
             if self._end is not None:
                 raise self._end
-            if self._messages:
-                message = self._messages.popleft()
-                if isinstance(message, str):
-                    self.release(len(message))
-                return message
+            if self._items:
+                item = self._items.popleft()
+                if isinstance(item, str):
+                    self.release(_size(item))
+                return item
             self._arrived.clear()
             await self._arrived.wait()
-
-    async def wait_for_room(self) -> None:
-        await self._room.wait()
 
 
 class FlowWebsocket(Websocket):
@@ -107,19 +181,26 @@ class FlowWebsocket(Websocket):
 
 
 class FlowControlledWebsocketConnection(ASGIWebsocketConnection):
-    """Stops reading from the ASGI server while too many received bytes are held.
+    """Quart's websocket connection reading from the connection's :class:`ReceiveFlow`.
 
-    Hypercorn's own queue towards the app is bounded, so once this loop waits hypercorn
-    stops reading the socket. A disconnect does not cancel the handler (as the stock
-    connection does): ``websocket.receive()`` raises :class:`ClientGone` instead, so the
-    handler can clean up in order.
+    The flow comes from :class:`FlowWSStream` through the scope; the app sets its limit
+    (``FILE_UPLOAD_WS_MAX_BUFFER``) before the handshake, so before any data. Under a
+    hypercorn whose stream could not be replaced, this class fills a flow of its own from
+    ASGI messages and stops asking hypercorn for more while too much is held (hypercorn's
+    queue towards the app is bounded, so it then stops reading the socket). A disconnect
+    does not cancel the handler (as the stock connection does):
+    ``websocket.receive()`` raises :class:`ClientGone` instead, so the handler can clean up
+    in order.
     """
 
     def __init__(self, app: Quart, scope: WebsocketScope) -> None:
         super().__init__(app, scope)
         services = app.extensions.get("skysend")
         limit = services.settings.file_upload_ws_max_buffer if services else DEFAULT_MAX_BUFFER
-        self.flow = ReceiveFlow(limit)
+        handed = (scope.get("extensions") or {}).get(FLOW_EXTENSION)
+        self.fed_by_server = handed is not None
+        self.flow: ReceiveFlow = handed["flow"] if handed is not None else ReceiveFlow(limit)
+        self.flow.limit = limit
 
     def _create_websocket_from_scope(self, send: ASGISendCallable) -> Websocket:
         created = super()._create_websocket_from_scope(send)
@@ -131,14 +212,119 @@ class FlowControlledWebsocketConnection(ASGIWebsocketConnection):
     async def handle_messages(self, receive: ASGIReceiveCallable) -> None:
         flow = self.flow
         while True:
-            await flow.wait_for_room()
+            if not self.fed_by_server:
+                await flow.wait_for_room()
             event = await receive()
-            if event["type"] == "websocket.receive":
+            if event["type"] == "websocket.receive":  # only from hypercorn's own stream
                 data = event.get("bytes")
-                flow.push(data if data is not None else event.get("text") or "")
+                flow.add(data if data is not None else event.get("text") or "", True)
             elif event["type"] == "websocket.disconnect":
-                flow.end(ClientGone())
+                flow.client_gone()
                 await asyncio.Event().wait()  # cancelled once the handler has returned
+
+
+class _WithFlow:
+    """The ASGI app, started with the connection's flow in its scope."""
+
+    def __init__(self, app: AppWrapper, flow: ReceiveFlow) -> None:
+        self._app = app
+        self._flow = flow
+
+    async def __call__(
+        self,
+        scope: Scope,
+        receive: ASGIReceiveCallable,
+        send: ASGISendCallable,
+        sync_spawn: Callable[..., Any],
+        call_soon: Callable[..., Any],
+    ) -> None:
+        if scope["type"] == "websocket":
+            extensions = scope.get("extensions") or {}
+            scope["extensions"] = {**extensions, FLOW_EXTENSION: {"flow": self._flow}}
+        await self._app(scope, receive, send, sync_spawn, call_soon)
+
+
+class FlowWSStream(WSStream):
+    """hypercorn's WebSocket stream, handing what it reads to a :class:`ReceiveFlow`.
+
+    Instead of assembling messages and queueing them for the app, :meth:`_handle_events`
+    adds each piece to the flow as wsproto yields it and then waits for room, which holds
+    up hypercorn's read loop for this connection. Pings and closing are handled as
+    hypercorn does. The flow starts with ``websocket_max_message_size`` as its limit; the
+    app sets its own.
+    """
+
+    def __init__(
+        self,
+        app: AppWrapper,
+        config: Config,
+        context: WorkerContext,
+        task_group: TaskGroup,
+        ssl: bool,
+        client: tuple[str, int] | None,
+        server: tuple[str, int] | None,
+        send: Callable[[Event], Awaitable[None]],
+        stream_id: int,
+    ) -> None:
+        self.flow = ReceiveFlow(config.websocket_max_message_size)
+        super().__init__(
+            _WithFlow(app, self.flow),
+            config,
+            context,
+            task_group,
+            ssl,
+            client,
+            server,
+            send,
+            stream_id,
+        )
+
+    async def handle(self, event: Event) -> None:
+        if isinstance(event, StreamClosed):
+            self.flow.client_gone()
+        await super().handle(event)
+
+    async def app_send(self, message: ASGISendEvent | None) -> None:
+        if message is None:  # the app has finished; the reader must not wait for it
+            self.flow.drop()
+        await super().app_send(message)
+
+    async def _handle_events(self) -> None:
+        for event in self.connection.events():
+            if isinstance(event, Message):
+                self.flow.add(event.data, event.message_finished)
+                await self.flow.wait_for_room()
+            elif isinstance(event, Ping):
+                await self._send_wsproto_event(event.response())
+            elif isinstance(event, CloseConnection):
+                if self.connection.state == ConnectionState.REMOTE_CLOSING:
+                    await self._send_wsproto_event(event.response())
+                await self.send(StreamClosed(stream_id=self.stream_id))
+
+
+_STREAM_PARAMETERS: Final = (
+    "self", "app", "config", "context", "task_group", "ssl", "client", "server", "send",
+    "stream_id",
+)  # fmt: skip
+_HANDLED_EVENTS: Final = {"Message", "Ping", "CloseConnection"}
+
+
+def _stream_as_expected() -> bool:
+    """Whether hypercorn's WebSocket stream is still the one :class:`FlowWSStream` was
+    written against: the same constructor, the hooks it overrides, and an event loop
+    that handles exactly the events :meth:`FlowWSStream._handle_events` handles."""
+    try:
+        parameters = tuple(inspect.signature(WSStream.__init__).parameters)
+        source = inspect.getsource(WSStream._handle_events)
+    except (OSError, TypeError, ValueError):
+        return False
+    handled = set(re.findall(r"isinstance\(event, (\w+)\)", source))
+    hooks = ("handle", "app_send", "_send_wsproto_event", "_handle_events")
+    return (
+        parameters == _STREAM_PARAMETERS
+        and handled == _HANDLED_EVENTS
+        and all(callable(getattr(WSStream, hook, None)) for hook in hooks)
+    )
 
 
 class FastUnmasker:
@@ -185,11 +371,15 @@ def speed_up_receiving() -> None:
       the h11/wsproto layers run a quarter as often per byte (HTTP bodies benefit too).
     * Decline permessage-deflate (:class:`DeclinedDeflate`), which hypercorn accepts
       whenever a client offers it, as browsers do.
+    * Count and bound what each WebSocket connection holds from the moment it is read
+      (:class:`FlowWSStream` in place of hypercorn's stream for HTTP/1.1 and HTTP/2).
 
-    All three replace library internals, so each is checked first and skipped, with a warning,
-    if the library no longer looks as expected.
+    All four replace library internals, so each is checked first and skipped, with a
+    warning, if the library no longer looks as expected.
     """
     import hypercorn.asyncio.tcp_server as tcp_server
+    import hypercorn.protocol.h2 as h2_protocol
+    import hypercorn.protocol.h11 as h11_protocol
     import hypercorn.protocol.ws_stream as ws_stream
     import wsproto.frame_protocol as frame_protocol
 
@@ -208,3 +398,14 @@ def speed_up_receiving() -> None:
         ws_stream.PerMessageDeflate = DeclinedDeflate  # type: ignore[attr-defined]
     else:
         log.warning("hypercorn changed; permessage-deflate stays available")
+    protocols = (h11_protocol, h2_protocol)
+    if _stream_as_expected() and all(
+        getattr(module, "WSStream", None) in (WSStream, FlowWSStream) for module in protocols
+    ):
+        for module in protocols:
+            module.WSStream = FlowWSStream  # type: ignore[attr-defined]
+    else:
+        log.warning(
+            "hypercorn changed; WebSocket messages are assembled and queued by hypercorn, "
+            "outside FILE_UPLOAD_WS_MAX_BUFFER"
+        )

@@ -3,8 +3,8 @@
 The payload arrives as binary frames on one connection and is written, in order, by one
 ``Files.write_stream`` call running as a task; finalize completes it exactly like an HTTP
 chunked upload. Memory stays bounded (§6): every received byte is counted by the
-connection's :class:`~skysend_http.ws_flow.ReceiveFlow` until the blob store has taken it,
-and reading pauses while too much is held.
+connection's :class:`~skysend_http.ws_flow.ReceiveFlow` from the moment it is read until
+the blob store has taken it, and reading pauses while too much is held.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from skysend_core.uploads import Files
 from skysend_core.uploads_model import Upload
 from skysend_http.errors import error_response
 from skysend_http.limits import check_upload_quota, record_upload
-from skysend_http.ws_flow import ClientGone, FlowWebsocket, ReceiveFlow
+from skysend_http.ws_flow import BufferExceeded, ClientGone, FlowWebsocket, ReceiveFlow
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,9 @@ KEEPALIVE_INTERVAL_S: Final = 5.0
 TOUCH_INTERVAL_S: Final = 30.0
 #: How long an aborted write may take to wind down before it is cancelled.
 ABORT_GRACE_S: Final = 5.0
+#: How long the server waits for the client to answer its close frame before it drops
+#: the connection.
+CLOSE_TIMEOUT_S: Final = 5.0
 
 NORMAL, PROTOCOL_ERROR, UNSUPPORTED, POLICY, TOO_BIG, INTERNAL = 1000, 1002, 1003, 1008, 1009, 1011
 INIT_KEYS: Final = (
@@ -204,8 +207,7 @@ class StreamUpload:
             await self._receive(session_id, sink, params.content_length)
             upload = await self._finalize(session_id, sink, raw["ownerToken"] or "")
         except Refusal as refusal:
-            await self._abort()
-            await self._close(refusal)
+            await self._refuse(refusal)
         except ClientGone:
             await self._abort()
         except asyncio.CancelledError:  # server shutdown
@@ -213,18 +215,17 @@ class StreamUpload:
             raise
         except Exception:
             log.exception("WebSocket upload failed")
-            await self._abort()
-            await self._close(Refusal("Internal server error", INTERNAL))
+            await self._refuse(Refusal("Internal server error", INTERNAL))
         else:
             await record_upload(upload.size)
             await self._send({"type": "done", "id": upload.id})
-            await self.ws.close(NORMAL, "done")
+            await self._close(NORMAL, "done")
 
     async def _next(self) -> str | bytes:
-        message = await self.flow.get()
-        if self.flow.overrun:
-            raise Refusal("Receive buffer exceeded", TOO_BIG)
-        return message
+        try:
+            return await self.flow.get()
+        except BufferExceeded:
+            raise Refusal("Receive buffer exceeded", TOO_BIG) from None
 
     async def _start(self, params: UploadParams) -> tuple[str, PartSink]:
         try:
@@ -324,14 +325,23 @@ class StreamUpload:
             except Exception:
                 log.exception("could not abort a WebSocket upload; the orphan sweep will")
 
+    async def _refuse(self, refusal: Refusal) -> None:
+        """Abort the upload, then send the error message and close (§5)."""
+        self.flow.drop()  # nothing more is read; the socket is drained, not paused
+        await self._abort()
+        if not self.flow.disconnected:
+            await self._send({"type": "error", "message": refusal.message})
+            await self._close(refusal.code, refusal.message[:120])
+
     async def _send(self, message: dict[str, str]) -> None:
         await self.ws.send(json.dumps(message, separators=(",", ":")))
 
-    async def _close(self, refusal: Refusal) -> None:
-        if self.flow.disconnected:
-            return
-        await self._send({"type": "error", "message": refusal.message})
-        await self.ws.close(refusal.code, refusal.message[:120])
+    async def _close(self, code: int, reason: str) -> None:
+        """Send the close frame and give the client a moment to answer it: the server
+        then ends the connection cleanly, with nothing of the client's left unread."""
+        self.flow.drop()
+        await self.ws.close(code, reason)
+        await self.flow.wait_gone(CLOSE_TIMEOUT_S)
 
 
 blueprint = Blueprint("ws_upload", __name__, url_prefix="/api")

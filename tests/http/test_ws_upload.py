@@ -31,7 +31,14 @@ from typing import Any
 import httpx
 import pytest
 from tests.support.memory import memory_limits
-from tests.support.servers import RssSampler, ServerProcess, base_env, free_port, wait_healthy
+from tests.support.servers import (
+    RssSampler,
+    ServerProcess,
+    base_env,
+    free_port,
+    serving,
+    wait_healthy,
+)
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -56,7 +63,7 @@ from skysend_http import ws_upload
 from skysend_http.app import create_app
 from skysend_http.bootstrap import Services, Wiring
 from skysend_http.system import public_config
-from skysend_http.ws_flow import MAX_MESSAGE_SIZE
+from skysend_http.ws_flow import BufferExceeded, ReceiveFlow
 
 KIB, MIB = 1024, 1024 * 1024
 FRAME = 256 * KIB
@@ -97,7 +104,6 @@ async def open_ws(base: str, **kwargs: Any) -> AsyncIterator[ClientConnection]:
     options: dict[str, Any] = {
         "compression": None,
         "proxy": None,
-        "max_size": MAX_MESSAGE_SIZE,
         "ping_interval": None,
     }
     options.update(kwargs)
@@ -547,14 +553,79 @@ async def test_errors_after_init(
     await eventually(aborted(storage))
 
 
-async def test_frame_larger_than_the_buffer_limit_closes_1009(
-    serve_app: Callable[..., str], data_dir: Path
+@pytest.fixture(params=["thread", "serve"])
+def any_server(
+    request: pytest.FixtureRequest, serve_app: Callable[..., str], tmp_path: Path
+) -> Iterator[Callable[..., tuple[str, Storage]]]:
+    """Start the real app in a thread of this process or as ``skysend serve``; both get
+    the same hypercorn configuration."""
+    counter = itertools.count()
+    with contextlib.ExitStack() as stack:
+
+        def launch(**overrides: str) -> tuple[str, Storage]:
+            data_dir = tmp_path / f"server-{next(counter)}"
+            if request.param == "serve":
+                url = stack.enter_context(ServerProcess(data_dir, overrides)).url
+            else:
+                url = serve_app(DATA_DIR=str(data_dir), **overrides)
+            return url, Storage(data_dir)
+
+        yield launch
+
+
+TOO_BIG = "Receive buffer exceeded"
+
+
+async def refused_message(base: str, *messages: str | bytes | list[bytes]) -> tuple[str, int, str]:
+    """Like :func:`refused_upload` (``contentLength`` 64 MiB); a list is sent as one
+    fragmented message. The client waits as long as it takes for the server to end the
+    connection, so a server that leaves it half-closed fails the test."""
+    init, _ = init_message(64 * MIB)
+    async with open_ws(base, close_timeout=None) as ws:
+        await start(ws, init)
+        with contextlib.suppress(ConnectionClosed):
+            for message in messages:
+                await ws.send(message)
+        return await refusal(ws)
+
+
+@pytest.mark.parametrize(
+    ("buffer", "messages"),
+    [
+        ({}, [b"x" * (16 * MIB + 1)]),
+        ({}, [b"x" * MIB, b"x" * (16 * MIB + 1)]),
+        ({"FILE_UPLOAD_WS_MAX_BUFFER": "1MB"}, [b"x" * (MIB + 1)]),
+        ({"FILE_UPLOAD_WS_MAX_BUFFER": "1MB"}, [[b"x" * (256 * KIB)] * 4 + [b"x"]]),
+        ({"FILE_UPLOAD_WS_MAX_BUFFER": "1MB"}, [b"x" * 10, "x" * (MIB + 1)]),
+    ],
+    ids=["default-limit", "after-data", "1mb-limit", "fragmented", "text"],
+)
+async def test_message_over_the_buffer_limit_closes_1009(
+    any_server: Callable[..., tuple[str, Storage]],
+    buffer: dict[str, str],
+    messages: list[str | bytes | list[bytes]],
 ) -> None:
-    base = serve_app(DATA_DIR=str(data_dir), FILE_UPLOAD_WS_MAX_BUFFER="1MB")
-    frame = b"x" * (MIB + 1)
-    expected = "Receive buffer exceeded"
-    assert await refused_upload(base, 2 * MIB, frame) == (expected, 1009, expected)
-    await eventually(aborted(Storage(data_dir)))
+    base, storage = any_server(**buffer)
+    assert await refused_message(base, *messages) == (TOO_BIG, 1009, TOO_BIG)
+    await eventually(aborted(storage))
+
+
+@pytest.mark.parametrize("frame", [MIB, 8 * MIB, 16 * MIB], ids=["1mib", "8mib", "16mib"])
+async def test_large_frames_round_trip(live: tuple[str, Storage], frame: int) -> None:
+    base, storage = live
+    payload = os.urandom(2 * frame + 12345)
+    upload_id, auth = await upload(base, payload, frame=frame)
+    assert await download(base, upload_id, auth) == payload
+    assert (storage.sessions(), storage.partial_files()) == (0, [])
+
+
+async def test_a_larger_buffer_allows_larger_messages(
+    any_server: Callable[..., tuple[str, Storage]],
+) -> None:
+    base, _ = any_server(FILE_UPLOAD_WS_MAX_BUFFER="32MB")
+    payload = os.urandom(32 * MIB)
+    upload_id, auth = await upload(base, payload, frame=32 * MIB)
+    assert await download(base, upload_id, auth) == payload
 
 
 async def test_quota_is_checked_at_init(serve_app: Callable[..., str], data_dir: Path) -> None:
@@ -663,19 +734,22 @@ async def test_several_uploads_with_two_workers(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-async def test_one_gib_keeps_server_memory_flat(tmp_path: Path) -> None:
+@pytest.mark.parametrize("frame_size", [FRAME, 8 * MIB, 16 * MIB], ids=["256kib", "8mib", "16mib"])
+async def test_one_gib_keeps_server_memory_flat(tmp_path: Path, frame_size: int) -> None:
+    """Whatever the frame size, a connection holds no more than the receive buffer
+    (16 MiB) plus the blob store's write buffer (about 2 MiB)."""
     with ServerProcess(tmp_path / "rss") as server:
         await upload(server.url, os.urandom(8 * MIB))  # warm up allocator and caches
         with RssSampler(server) as rss:
-            frame = os.urandom(FRAME)
+            frame = os.urandom(frame_size)
             total = 1024 * MIB
             message, _ = init_message(total)
             async with open_ws(server.url) as ws:
                 await start(ws, message)
-                for _ in range(total // FRAME):
+                for _ in range(total // frame_size):
                     await ws.send(frame)
                 await finish(ws)
-        assert rss.growth < 64 * MIB, f"RSS grew by {rss.growth / MIB:.1f} MiB"
+        assert rss.growth < 32 * MIB, f"RSS grew by {rss.growth / MIB:.1f} MiB"
 
 
 # -- a throttled blob store (in-process app over memory adapters) ----------------------
@@ -749,53 +823,37 @@ class InProcess:
 @pytest.fixture
 def in_process(tmp_path: Path) -> Iterator[Callable[..., InProcess]]:
     """Serve the app over memory adapters and a throttled blob store, in a thread."""
-    from hypercorn.asyncio import serve
-    from hypercorn.config import Config
-
     with contextlib.ExitStack() as stack:
 
         def launch(**overrides: str) -> InProcess:
             port = free_port()
             settings = Settings.from_env(base_env(tmp_path / f"mem-{port}", port, overrides))
             server = InProcess(settings, ManualClock(int(time.time() * 1000)))
-            config = Config()
-            config.bind = [f"127.0.0.1:{port}"]
-            config.accesslog = config.errorlog = None
-            config.websocket_max_message_size = MAX_MESSAGE_SIZE
-            loop = asyncio.new_event_loop()
-            stop = asyncio.Event()
-            app = create_app(server.services)
-
-            async def main() -> None:
-                await serve(app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
-
-            thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
-            thread.start()
-
-            def shutdown() -> None:
-                server.blobs.gate.set()
-                loop.call_soon_threadsafe(stop.set)
-                thread.join(15)
-                loop.close()
-
-            stack.callback(shutdown)
-            server.url = f"http://127.0.0.1:{port}"
+            server.url = stack.enter_context(serving(create_app(server.services), port, settings))
+            stack.callback(server.blobs.gate.set)  # runs first: let stalled writes end
             wait_healthy(server.url)
             return server
 
         yield launch
 
 
-async def test_buffer_limit_exceeded_while_the_store_is_stalled(
+async def test_frames_within_the_limit_wait_for_a_stalled_store(
     in_process: Callable[..., InProcess],
 ) -> None:
     server = in_process(FILE_UPLOAD_WS_MAX_BUFFER="1MB")
     server.blobs.gate.clear()
-    frame = b"x" * (600 * KIB)  # two of them are more than 1 MiB
-    expected = "Receive buffer exceeded"
-    result = await refused_upload(server.url, 4 * MIB, frame, frame, frame)
-    assert result == (expected, 1009, expected)
-    await eventually(lambda: not server.sessions._sessions)
+    payload = os.urandom(3 * 600 * KIB)  # two of these frames are more than 1 MiB
+    message, auth = init_message(len(payload))
+    async with open_ws(server.url) as ws:
+        upload_id = await start(ws, message)
+        await send_payload(ws, payload, 600 * KIB)  # fits into the socket buffers
+        await ws.send(FINALIZE)
+        # Give the server time to read all it will; it pauses instead of failing.
+        await asyncio.sleep(0.3)
+        server.blobs.gate.set()
+        done = await receive(ws)
+    assert done == {"type": "done", "id": upload_id}
+    assert await download(server.url, upload_id, auth) == payload
 
 
 async def test_back_pressure_pauses_the_sender_instead_of_buffering(
@@ -818,8 +876,8 @@ async def test_back_pressure_pauses_the_sender_instead_of_buffering(
 
         sending = asyncio.create_task(sender())
         await asyncio.sleep(1.5)
-        # The server holds at most ~1 MiB plus hypercorn's small queue; the rest sits in
-        # socket buffers, and then the sender is blocked by TCP.
+        # The server holds at most ~1 MiB; the rest sits in socket buffers, and then the
+        # sender is blocked by TCP.
         assert not sending.done()
         stalled_at = sent
         assert stalled_at < 40 * MIB
@@ -926,6 +984,127 @@ async def test_storage_failure_while_receiving_or_finalizing(
     await eventually(lambda: not server.sessions._sessions and not server.uploads._rows)
     assert not server.blobs.inner._parts
     assert not server.blobs.inner._blobs
+
+
+# -- the receive flow ------------------------------------------------------------------
+
+
+async def blocked(waiting: Any) -> bool:
+    """Whether the awaitable is still waiting once everything else has had its turn."""
+    task = asyncio.ensure_future(waiting)
+    for _ in range(5):
+        await asyncio.sleep(0)
+    if task.done():
+        return False
+    task.cancel()
+    return True
+
+
+async def test_flow_counts_binary_pieces_as_read_and_hands_them_on() -> None:
+    flow = ReceiveFlow(1000)
+    flow.add(b"a" * 300, False)  # a piece of a message is handed on at once
+    flow.add(b"b" * 200, True)
+    assert flow.held == 500
+    assert [await flow.get(), await flow.get()] == [b"a" * 300, b"b" * 200]
+    assert flow.held == 500  # until the blob store took them
+    flow.release(500)
+    assert flow.held == 0
+
+
+async def test_flow_pauses_the_reader_above_75_and_resumes_below_50_percent() -> None:
+    flow = ReceiveFlow(1000)
+    flow.add(b"x" * 750, True)
+    assert not await blocked(flow.wait_for_room())
+    flow.add(b"x" * 100, True)
+    reader = asyncio.ensure_future(flow.wait_for_room())
+    assert await blocked(asyncio.shield(reader))
+    flow.release(300)  # 550 held: still paused
+    assert await blocked(asyncio.shield(reader))
+    flow.release(100)  # 450 held
+    await reader
+
+
+async def test_flow_assembles_text_and_never_pauses_on_it_alone() -> None:
+    flow = ReceiveFlow(1000)
+    flow.add("x" * 800, False)
+    assert flow.held == 800
+    # Only more reading can finish the message, so the reader must go on.
+    assert not await blocked(flow.wait_for_room())
+    flow.add("é" * 50, True)  # counted in UTF-8 bytes
+    assert flow.held == 900
+    assert await flow.get() == "x" * 800 + "é" * 50
+    assert flow.held == 0  # text is released once handed out
+
+
+async def test_flow_pauses_on_text_while_binary_data_is_held() -> None:
+    flow = ReceiveFlow(1000)
+    flow.add(b"x" * 500, True)
+    flow.add("x" * 300, False)
+    reader = asyncio.ensure_future(flow.wait_for_room())
+    assert await blocked(asyncio.shield(reader))
+    flow.release(500)  # all that is left is the unfinished text
+    await reader
+
+
+@pytest.mark.parametrize(
+    ("taken", "last"),
+    [
+        ((b"x" * 600, False), (b"x" * 401, True)),  # a message over the limit
+        ((b"x" * 600, True), (b"x" * 401, True)),  # everything held over the limit
+        ((b"x" * 600, True), ("x" * 401, True)),
+        (None, ("x" * 1001, True)),
+    ],
+    ids=["message", "held", "held-text", "text"],
+)
+async def test_flow_over_the_limit_ends_with_buffer_exceeded(
+    taken: tuple[bytes, bool] | None, last: tuple[bytes | str, bool]
+) -> None:
+    flow = ReceiveFlow(1000)
+    if taken is not None:
+        flow.add(*taken)
+        assert await flow.get() == taken[0]  # not yet released by the blob store
+    flow.add(*last)
+    with pytest.raises(BufferExceeded):
+        await flow.get()
+    held = 600 if taken is not None else 0
+    assert flow.held == held  # the rest was dropped ...
+    flow.add(b"y" * 5000, True)  # ... and whatever still arrives is dropped too
+    assert flow.held == held
+    assert not await blocked(flow.wait_for_room())
+
+
+async def test_flow_message_size_counts_pieces_already_released() -> None:
+    flow = ReceiveFlow(1000)
+    flow.add(b"x" * 900, False)
+    flow.release(len(await flow.get()))
+    flow.add(b"x" * 100, True)  # exactly the limit: allowed
+    flow.release(len(await flow.get()))
+    flow.add(b"x" * 900, False)
+    flow.release(len(await flow.get()))
+    flow.add(b"x" * 101, False)
+    with pytest.raises(BufferExceeded):
+        await flow.get()
+
+
+async def test_dropping_the_flow_frees_a_paused_reader() -> None:
+    flow = ReceiveFlow(1000)
+    flow.add(b"x" * 900, True)
+    reader = asyncio.ensure_future(flow.wait_for_room())
+    assert await blocked(asyncio.shield(reader))
+    flow.drop()
+    await reader
+    assert flow.held == 0
+
+
+def test_hypercorn_stream_is_replaced() -> None:
+    import hypercorn.protocol.h2
+    import hypercorn.protocol.h11
+
+    from skysend_http.ws_flow import FlowWSStream, speed_up_receiving
+
+    speed_up_receiving()
+    assert hypercorn.protocol.h11.WSStream is FlowWSStream  # type: ignore[attr-defined]
+    assert hypercorn.protocol.h2.WSStream is FlowWSStream  # type: ignore[attr-defined]
 
 
 # -- receive-path tuning --------------------------------------------------------------

@@ -59,24 +59,25 @@ def running_app(data_dir: Path, overrides: Mapping[str, str] | None = None) -> I
 
     port = free_port()
     settings = Settings.from_env(base_env(data_dir, port, overrides))
-    with serving(create_app(build(settings)), port) as url:
+    with serving(create_app(build(settings)), port, settings) as url:
         wait_healthy(url)
         yield url
 
 
 @contextlib.contextmanager
-def serving(app: Any, port: int | None = None) -> Iterator[str]:
-    """Serve an ASGI app with hypercorn on 127.0.0.1 in a thread; yields the base URL."""
+def serving(app: Any, port: int | None = None, settings: Settings | None = None) -> Iterator[str]:
+    """Serve an ASGI app with hypercorn on 127.0.0.1 in a thread; yields the base URL.
+
+    With ``settings``, hypercorn is configured as ``skysend serve`` configures it."""
     from hypercorn.asyncio import serve
     from hypercorn.config import Config
 
-    from skysend_http.ws_flow import MAX_MESSAGE_SIZE
+    from skysend_http.serve import hypercorn_config
 
     port = port or free_port()
-    config = Config()
+    config = hypercorn_config(settings) if settings is not None else Config()
     config.bind = [f"127.0.0.1:{port}"]
     config.accesslog = None
-    config.websocket_max_message_size = MAX_MESSAGE_SIZE
     config.errorlog = None
     loop = asyncio.new_event_loop()
     stop = asyncio.Event()

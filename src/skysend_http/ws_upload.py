@@ -192,6 +192,8 @@ class StreamUpload:
         self._session_id: str | None = None
         self._sink: PartSink | None = None
         self._interrupted = False  # a protocol error or disconnect during finalizing
+        self._owner_token = ""
+        self._unconfirmed: Upload | None = None  # stored, but ``done`` not yet sent
 
     async def run(self, origin_allowed: bool) -> None:
         try:
@@ -199,13 +201,15 @@ class StreamUpload:
                 raise Refusal("Origin not allowed", POLICY)
             raw = init_headers(await self._next())
             params = validate(raw, self.files.settings)
+            self._owner_token = raw["ownerToken"] or ""
             try:  # after validation, unlike HTTP (websocket-upload.md §5.1)
                 await check_upload_quota(params.content_length)
             except (QuotaExceeded, TooLarge) as error:
                 raise Refusal(error.message, POLICY) from None
             session_id, sink = await self._start(params)
             await self._receive(session_id, sink, params.content_length)
-            upload = await self._finalize(session_id, sink, raw["ownerToken"] or "")
+            self._unconfirmed = await self._finalize(session_id, sink)
+            await self._confirm(self._unconfirmed)
         except Refusal as refusal:
             await self._refuse(refusal)
         except ClientGone:
@@ -216,10 +220,6 @@ class StreamUpload:
         except Exception:
             log.exception("WebSocket upload failed")
             await self._refuse(Refusal("Internal server error", INTERNAL))
-        else:
-            await record_upload(upload.size)
-            await self._send({"type": "done", "id": upload.id})
-            await self._close(NORMAL, "done")
 
     async def _next(self) -> str | bytes:
         try:
@@ -267,7 +267,7 @@ class StreamUpload:
             except Exception:
                 log.exception("could not touch a WebSocket upload session")
 
-    async def _finalize(self, session_id: str, sink: PartSink, owner_token: str) -> Upload:
+    async def _finalize(self, session_id: str, sink: PartSink) -> Upload:
         completion = asyncio.create_task(self._complete(session_id, sink))
         watcher = asyncio.create_task(self._watch())
         keepalive = asyncio.create_task(self._keepalive())
@@ -280,7 +280,7 @@ class StreamUpload:
             self._interrupted = True
             with contextlib.suppress(Exception):
                 upload = await completion
-                await self.files.delete(upload.id, owner_token)
+                await self._withdraw(upload.id)
             error = watcher.exception()
             raise error if error is not None else AssertionError("the watcher ends by raising")
         finally:
@@ -316,7 +316,8 @@ class StreamUpload:
             await self._send({"type": "keepalive"})
 
     async def _abort(self) -> None:
-        """Stop writing and drop the session with its partial data (idempotent)."""
+        """Stop writing and drop the session with its partial data, or delete the upload
+        if it was completed but ``done`` did not go out (§5.4). Idempotent."""
         if self._sink is not None:
             await self._sink.abort()
         if self._session_id is not None:
@@ -324,6 +325,31 @@ class StreamUpload:
                 await self.files.abort(self._session_id)
             except Exception:
                 log.exception("could not abort a WebSocket upload; the orphan sweep will")
+        if self._unconfirmed is not None:
+            await self._withdraw(self._unconfirmed.id)
+            self._unconfirmed = None
+
+    async def _confirm(self, upload: Upload) -> None:
+        """Steps 6–7 of §5.3, once the client is known to be there. If ``done`` cannot go
+        out because it has left, :class:`ClientGone` makes the caller abort the upload."""
+        if self.flow.disconnected:
+            raise ClientGone
+        await record_upload(upload.size)
+        try:
+            await self._send({"type": "done", "id": upload.id})
+        except OSError:  # how an ASGI server may say that the client has gone
+            self.flow.client_gone()
+        if self.flow.disconnected:  # hypercorn drops what is sent after that
+            raise ClientGone
+        self._unconfirmed = None
+        await self._close(NORMAL, "done")
+
+    async def _withdraw(self, upload_id: str) -> None:
+        """Delete a completed upload that its client never saw confirmed."""
+        try:
+            await self.files.delete(upload_id, self._owner_token)
+        except Exception:
+            log.exception("could not delete a WebSocket upload its client never saw done")
 
     async def _refuse(self, refusal: Refusal) -> None:
         """Abort the upload, then send the error message and close (§5)."""

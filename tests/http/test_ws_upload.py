@@ -47,6 +47,7 @@ from skysend_adapters.filesystem import FilesystemBlobStore
 from skysend_adapters.memory import (
     InMemoryBlobStore,
     InMemoryNoteRepository,
+    InMemoryQuotaStore,
     InMemoryUploadRepository,
     InMemoryUploadSessionStore,
 )
@@ -55,6 +56,7 @@ from skysend_core.config import Settings
 from skysend_core.crypto.ece import decrypt_payload, encrypt_payload
 from skysend_core.errors import StorageError
 from skysend_core.lifecycle import Cleanup
+from skysend_core.limits_model import QuotaUsage
 from skysend_core.notes import Notes
 from skysend_core.ports import PartRef
 from skysend_core.uploads import Files
@@ -801,16 +803,34 @@ class BreakableSessionStore(InMemoryUploadSessionStore):
         await super().create(session)
 
 
+class GatedQuotaStore(InMemoryQuotaStore):
+    """Quota usage whose recording waits while ``gate`` is closed (``recording`` is set
+    once it waits)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+        self.gate.set()
+        self.recording = threading.Event()
+
+    async def add(self, hashed_ip: str, size: int, now_ms: int, window_ms: int) -> QuotaUsage:
+        self.recording.set()
+        while not self.gate.is_set():  # noqa: ASYNC110 (opened from the test's thread)
+            await asyncio.sleep(0.005)
+        return await super().add(hashed_ip, size, now_ms, window_ms)
+
+
 class InProcess:
     def __init__(self, settings: Settings, clock: ManualClock) -> None:
         self.clock = clock
         self.blobs = ThrottledBlobStore(InMemoryBlobStore(clock))
         self.sessions = BreakableSessionStore()
         self.uploads = InMemoryUploadRepository()
+        self.quotas = GatedQuotaStore()
         files = Files(settings, self.uploads, self.sessions, self.blobs, clock)  # type: ignore[arg-type]
         self.cleanup = Cleanup(self.uploads, self.sessions, self.blobs, clock)  # type: ignore[arg-type]
 
-        limits = memory_limits(settings, clock)
+        limits = memory_limits(settings, clock, quotas=self.quotas)
 
         async def open_storage() -> Wiring:
             notes = Notes(settings, InMemoryNoteRepository(), clock)
@@ -830,7 +850,8 @@ def in_process(tmp_path: Path) -> Iterator[Callable[..., InProcess]]:
             settings = Settings.from_env(base_env(tmp_path / f"mem-{port}", port, overrides))
             server = InProcess(settings, ManualClock(int(time.time() * 1000)))
             server.url = stack.enter_context(serving(create_app(server.services), port, settings))
-            stack.callback(server.blobs.gate.set)  # runs first: let stalled writes end
+            stack.callback(server.blobs.gate.set)  # these run first: let stalled calls end
+            stack.callback(server.quotas.gate.set)
             wait_healthy(server.url)
             return server
 
@@ -962,6 +983,26 @@ async def test_disconnect_while_finalizing_leaves_no_upload(
     await asyncio.sleep(0.6)
     await eventually(lambda: not server.uploads._rows and not server.sessions._sessions)
     assert await server.blobs.inner.open(upload_id) is None
+
+
+async def test_client_gone_before_done_leaves_no_upload(
+    in_process: Callable[..., InProcess],
+) -> None:
+    server = in_process(FILE_UPLOAD_QUOTA_BYTES="1GB")
+    server.quotas.gate.clear()
+    message, _ = init_message(10)
+    async with open_ws(server.url) as ws:
+        upload_id = await start(ws, message)
+        await ws.send(b"0123456789")
+        await ws.send(FINALIZE)
+        await eventually(server.quotas.recording.is_set)
+        # Stored, row inserted, quota being recorded: ``done`` has not gone out yet.
+        assert upload_id in server.uploads._rows
+    # The client has closed (the server answered its close frame); now ``done`` is due.
+    server.quotas.gate.set()
+    await eventually(lambda: not server.uploads._rows)
+    assert await server.blobs.inner.open(upload_id) is None
+    assert not server.sessions._sessions
 
 
 async def test_session_that_cannot_be_created(in_process: Callable[..., InProcess]) -> None:

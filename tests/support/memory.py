@@ -11,17 +11,20 @@ from skysend_adapters.memory import (
 )
 from skysend_core.config import Settings
 from skysend_core.limits import Limits
-from skysend_core.ports import RateLimitStore
+from skysend_core.ports import QuotaStore, RateLimitStore
 
 
 def memory_limits(
-    settings: Settings, clock: ManualClock, rates: RateLimitStore | None = None
+    settings: Settings,
+    clock: ManualClock,
+    rates: RateLimitStore | None = None,
+    quotas: QuotaStore | None = None,
 ) -> Limits:
-    """``Limits`` on in-memory stores (``rates`` replaces the rate-limit store)."""
+    """``Limits`` on in-memory stores (``rates`` and ``quotas`` replace those stores)."""
     return Limits(
         settings,
         rates if rates is not None else InMemoryRateLimitStore(),
-        InMemoryQuotaStore(),
+        quotas if quotas is not None else InMemoryQuotaStore(),
         InMemoryLockoutStore(),
         InMemoryClientKeyStore(),
         clock,

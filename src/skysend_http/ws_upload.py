@@ -134,33 +134,51 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def _js_string(value: Any) -> str | None:
-    """The string form of an init header value, as JavaScript's ``String()`` gives it."""
-    if value is None:
-        return None
+def _js_string(value: Any) -> str:
+    """A JSON value as JavaScript's ``String()`` gives it (§3.1)."""
+    if value is None:  # only inside an array: String([null]) is ""
+        return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | str):
         return str(value)
     if isinstance(value, float):
         return str(int(value)) if value.is_integer() and abs(value) < 1e21 else repr(value)
-    raise Refusal("Invalid upload headers", POLICY)  # an object or array
+    if isinstance(value, list):
+        return ",".join(_js_string(item) for item in value)
+    return "[object Object]"
+
+
+def _js_falsy(value: Any) -> bool:
+    """JavaScript's ``!value`` for a JSON value (``{}`` and ``[]`` are true there)."""
+    if isinstance(value, bool | int | float):
+        return not value
+    return value is None or value == ""
 
 
 def init_headers(message: str | bytes) -> dict[str, str | None]:
-    """The raw upload parameters of the first message (§3.1), or a refusal."""
+    """The raw upload parameters of the first message (§3.1), or a refusal.
+
+    ``headers`` counts as missing the way the reference checks it (``!msg.headers``), so
+    ``null``, ``false``, ``0`` and ``""`` are refused like an absent key. Anything else
+    that is not an object has none of the keys and fails validation. Each non-null value
+    becomes its ``String()`` form, arrays and objects included (``[3]`` → ``"3"``).
+    """
     if not isinstance(message, str):
         raise Refusal("Expected init message", UNSUPPORTED)
     try:
         data = _json(message)
     except ValueError:
         raise Refusal("Invalid JSON in init message", UNSUPPORTED) from None
-    if not isinstance(data, dict) or data.get("type") != "init" or data.get("headers") is None:
+    if not isinstance(data, dict) or data.get("type") != "init" or _js_falsy(data.get("headers")):
         raise Refusal("First message must be of type 'init'", UNSUPPORTED)
-    headers = data["headers"]
-    if not isinstance(headers, dict):
-        raise Refusal("Invalid upload headers", POLICY)
-    return {key: _js_string(headers.get(key)) for key in INIT_KEYS}
+    headers = data["headers"] if isinstance(data["headers"], dict) else {}
+    try:
+        return {
+            key: None if headers.get(key) is None else _js_string(headers[key]) for key in INIT_KEYS
+        }
+    except RecursionError:  # arrays nested deeper than Python's stack
+        raise Refusal("Invalid upload headers", POLICY) from None
 
 
 def validate(raw: dict[str, str | None], settings: Settings) -> UploadParams:

@@ -312,6 +312,47 @@ async def test_values_as_strings_numbers_booleans_and_nulls(live: tuple[str, Sto
     assert await download(base, upload_id, auth) == payload
 
 
+async def test_array_and_object_values_take_their_string_form(live: tuple[str, Storage]) -> None:
+    base, _ = live
+    payload = os.urandom(1000)
+    salt = b64url(32)
+    # String([3]) is "3", String([salt]) the salt itself, String({}) "[object Object]"
+    # (not "true", so no password), String([]) "" (an empty algorithm counts as absent).
+    message, auth = init_message(
+        len(payload),
+        salt=[salt],
+        maxDownloads=[3],
+        contentLength=[[len(payload)]],
+        hasPassword={},
+        passwordAlgo=[],
+    )
+    async with open_ws(base) as ws:
+        upload_id = await start(ws, message)
+        await send_payload(ws, payload)
+        await finish(ws)
+    row = await info(base, upload_id)
+    assert (row["maxDownloads"], row["hasPassword"]) == (3, False)
+    assert await download(base, upload_id, auth) == payload
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ([1, [2, 3]], "1,2,3"),
+        ([None, 1], ",1"),
+        ([[], 1], ",1"),
+        ([True, 1.5, 2.0], "true,1.5,2"),
+        ({"a": 1}, "[object Object]"),
+        ([{}], "[object Object]"),
+        ([], ""),
+    ],
+)
+def test_init_values_are_converted_like_javascript_string(value: Any, expected: str) -> None:
+    raw = ws_upload.init_headers(json.dumps({"type": "init", "headers": {"salt": value}}))
+    assert raw["salt"] == expected
+    assert raw["authToken"] is None
+
+
 async def test_empty_binary_frames_are_harmless(live: tuple[str, Storage]) -> None:
     base, _ = live
     message, auth = init_message(3)
@@ -423,8 +464,17 @@ async def refused_init(base: str, *messages: str | bytes) -> tuple[str, int, str
         ('{"type": "finalize"}', "First message must be of type 'init'", 1003),
         ('{"type": "init"}', "First message must be of type 'init'", 1003),
         ('{"type": "init", "headers": null}', "First message must be of type 'init'", 1003),
+        # ``headers`` is missing as the reference's ``!msg.headers`` sees it ...
+        ('{"type": "init", "headers": false}', "First message must be of type 'init'", 1003),
+        ('{"type": "init", "headers": 0}', "First message must be of type 'init'", 1003),
+        ('{"type": "init", "headers": 0.0}', "First message must be of type 'init'", 1003),
+        ('{"type": "init", "headers": ""}', "First message must be of type 'init'", 1003),
         ('["init"]', "First message must be of type 'init'", 1003),
+        # ... while any other value lacks every key.
         ('{"type": "init", "headers": "x"}', "Invalid upload headers", 1008),
+        ('{"type": "init", "headers": true}', "Invalid upload headers", 1008),
+        ('{"type": "init", "headers": []}', "Invalid upload headers", 1008),
+        ('{"type": "init", "headers": {}}', "Invalid upload headers", 1008),
     ],
 )
 async def test_first_message_errors(

@@ -47,6 +47,13 @@ INIT_KEYS: Final = (
     "authToken", "ownerToken", "salt", "maxDownloads", "expireSec", "fileCount",
     "contentLength", "hasPassword", "passwordSalt", "passwordAlgo",
 )  # fmt: skip
+#: §5 names no message for a failure nobody foresaw; it gets the 1011 message of the
+#: state it happened in.
+UNFORESEEN: Final = {
+    "awaiting-init": "Storage init failed",
+    "receiving": "Failed to read binary frame",
+    "finalizing": "Finalize failed",
+}
 
 
 class WriterFailed(Exception):
@@ -191,6 +198,20 @@ def validate(raw: dict[str, str | None], settings: Settings) -> UploadParams:
         raise Refusal(error.message, POLICY) from None
 
 
+def close_reason(message: str) -> str:
+    """The close reason for an error message: cut to 120 characters (§5), and further, at
+    a character boundary, should its UTF-8 form not fit the 123 bytes a close frame has."""
+    reason = message[:120]
+    while len(reason.encode()) > 123:
+        reason = reason[:-1]
+    return reason
+
+
+def unforeseen_failure(state: str) -> Refusal:
+    """The refusal for an exception nobody foresaw, in ``state`` (§2)."""
+    return Refusal(UNFORESEEN[state], INTERNAL)
+
+
 def control_type(message: str) -> Any:
     try:
         data = _json(message)
@@ -207,6 +228,7 @@ class StreamUpload:
         self.flow = flow
         self.ws = ws
         self.received = 0
+        self.state = "awaiting-init"
         self._session_id: str | None = None
         self._sink: PartSink | None = None
         self._interrupted = False  # a protocol error or disconnect during finalizing
@@ -225,7 +247,9 @@ class StreamUpload:
             except (QuotaExceeded, TooLarge) as error:
                 raise Refusal(error.message, POLICY) from None
             session_id, sink = await self._start(params)
+            self.state = "receiving"
             await self._receive(session_id, sink, params.content_length)
+            self.state = "finalizing"
             self._unconfirmed = await self._finalize(session_id, sink)
             await self._confirm(self._unconfirmed)
         except Refusal as refusal:
@@ -237,7 +261,7 @@ class StreamUpload:
             raise
         except Exception:
             log.exception("WebSocket upload failed")
-            await self._refuse(Refusal("Internal server error", INTERNAL))
+            await self._refuse(unforeseen_failure(self.state))
 
     async def _next(self) -> str | bytes:
         try:
@@ -375,7 +399,7 @@ class StreamUpload:
         await self._abort()
         if not self.flow.disconnected:
             await self._send({"type": "error", "message": refusal.message})
-            await self._close(refusal.code, refusal.message[:120])
+            await self._close(refusal.code, close_reason(refusal.message))
 
     async def _send(self, message: dict[str, str]) -> None:
         await self.ws.send(json.dumps(message, separators=(",", ":")))

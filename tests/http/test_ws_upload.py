@@ -60,7 +60,7 @@ from skysend_core.limits_model import QuotaUsage
 from skysend_core.notes import Notes
 from skysend_core.ports import PartRef
 from skysend_core.uploads import Files
-from skysend_core.uploads_model import UploadSession
+from skysend_core.uploads_model import Upload, UploadSession
 from skysend_http import ws_upload
 from skysend_http.app import create_app
 from skysend_http.bootstrap import Services, Wiring
@@ -680,6 +680,14 @@ async def test_a_larger_buffer_allows_larger_messages(
     assert await download(base, upload_id, auth) == payload
 
 
+def test_close_reason_is_the_message_cut_to_120_characters() -> None:
+    assert ws_upload.close_reason("Finalize failed") == "Finalize failed"
+    assert ws_upload.close_reason("x" * 130) == "x" * 120
+    # A close frame has room for 123 bytes of reason: longer UTF-8 is cut at a character.
+    assert ws_upload.close_reason("é" * 130) == "é" * 61
+    assert ws_upload.close_reason("a" + "€" * 50) == "a" + "€" * 40
+
+
 async def test_quota_is_checked_at_init(serve_app: Callable[..., str], data_dir: Path) -> None:
     base = serve_app(DATA_DIR=str(data_dir), FILE_UPLOAD_QUOTA_BYTES="1000")
     await upload(base, b"x" * 600)
@@ -853,15 +861,34 @@ class BreakableSessionStore(InMemoryUploadSessionStore):
         await super().create(session)
 
 
+class BreakableUploadRepository(InMemoryUploadRepository):
+    """Its ``insert`` fails with an error no adapter should raise while ``broken``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.broken = False
+
+    async def insert(self, upload: Upload) -> None:
+        if self.broken:
+            raise RuntimeError("a bug in the repository")
+        await super().insert(upload)
+
+
 class GatedQuotaStore(InMemoryQuotaStore):
     """Quota usage whose recording waits while ``gate`` is closed (``recording`` is set
-    once it waits)."""
+    once it waits); ``broken`` makes reading the usage fail."""
 
     def __init__(self) -> None:
         super().__init__()
         self.gate = threading.Event()
         self.gate.set()
         self.recording = threading.Event()
+        self.broken = False
+
+    async def usage(self, hashed_ip: str, now_ms: int, window_ms: int) -> QuotaUsage:
+        if self.broken:
+            raise StorageError("database on fire")
+        return await super().usage(hashed_ip, now_ms, window_ms)
 
     async def add(self, hashed_ip: str, size: int, now_ms: int, window_ms: int) -> QuotaUsage:
         self.recording.set()
@@ -875,7 +902,7 @@ class InProcess:
         self.clock = clock
         self.blobs = ThrottledBlobStore(InMemoryBlobStore(clock))
         self.sessions = BreakableSessionStore()
-        self.uploads = InMemoryUploadRepository()
+        self.uploads = BreakableUploadRepository()
         self.quotas = GatedQuotaStore()
         files = Files(settings, self.uploads, self.sessions, self.blobs, clock)  # type: ignore[arg-type]
         self.cleanup = Cleanup(self.uploads, self.sessions, self.blobs, clock)  # type: ignore[arg-type]
@@ -1061,6 +1088,39 @@ async def test_session_that_cannot_be_created(in_process: Callable[..., InProces
     message, _ = init_message(10)
     expected = "Storage init failed"
     assert await refused_init(server.url, json.dumps(message)) == (expected, 1011, expected)
+
+
+async def test_quota_store_failing_at_init(in_process: Callable[..., InProcess]) -> None:
+    server = in_process(FILE_UPLOAD_QUOTA_BYTES="1GB")
+    server.quotas.broken = True
+    message, _ = init_message(10)
+    expected = "Storage init failed"
+    assert await refused_init(server.url, json.dumps(message)) == (expected, 1011, expected)
+    assert not server.sessions._sessions
+
+
+async def test_unforeseen_error_at_finalize(in_process: Callable[..., InProcess]) -> None:
+    server = in_process()
+    server.uploads.broken = True
+    expected = "Finalize failed"
+    assert await refused_upload(server.url, 10, b"x" * 10, FINALIZE) == (expected, 1011, expected)
+    await eventually(lambda: not server.sessions._sessions)
+    assert not server.uploads._rows
+    assert not server.blobs.inner._blobs
+    assert not server.blobs.inner._parts
+
+
+@pytest.mark.parametrize(
+    ("state", "expected"),
+    [
+        ("awaiting-init", "Storage init failed"),
+        ("receiving", "Failed to read binary frame"),
+        ("finalizing", "Finalize failed"),
+    ],
+)
+def test_unforeseen_failures_get_the_1011_message_of_their_state(state: str, expected: str) -> None:
+    refusal = ws_upload.unforeseen_failure(state)
+    assert (refusal.message, refusal.code) == (expected, 1011)
 
 
 @pytest.mark.parametrize("where", ["write", "assemble"])

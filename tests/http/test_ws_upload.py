@@ -205,9 +205,14 @@ class Storage:
         self.data_dir = data_dir
         self.uploads_dir = data_dir / "uploads"
 
-    def _count(self, table: str) -> int:
+    def execute(self, sql: str) -> Any:
         with contextlib.closing(sqlite3.connect(self.data_dir / "db" / "skysend.db")) as conn:
-            (count,) = conn.execute(f"SELECT count(*) FROM {table}").fetchone()  # noqa: S608
+            result = conn.execute(sql).fetchall()
+            conn.commit()
+        return result
+
+    def _count(self, table: str) -> int:
+        ((count,),) = self.execute(f"SELECT count(*) FROM {table}")  # noqa: S608
         return int(count)
 
     def uploads(self) -> int:
@@ -680,6 +685,17 @@ async def test_a_larger_buffer_allows_larger_messages(
     assert await download(base, upload_id, auth) == payload
 
 
+async def test_database_insert_failing_at_finalize(live: tuple[str, Storage]) -> None:
+    base, storage = live
+    storage.execute(
+        "CREATE TRIGGER refuse_uploads BEFORE INSERT ON uploads "
+        "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+    )
+    expected = "Finalize failed"
+    assert await refused_upload(base, 100, b"x" * 100, FINALIZE) == (expected, 1011, expected)
+    await eventually(aborted(storage))
+
+
 def test_close_reason_is_the_message_cut_to_120_characters() -> None:
     assert ws_upload.close_reason("Finalize failed") == "Finalize failed"
     assert ws_upload.close_reason("x" * 130) == "x" * 120
@@ -700,6 +716,36 @@ async def test_quota_is_checked_at_init(serve_app: Callable[..., str], data_dir:
     assert await refused_init(base, json.dumps(message)) == (expected, 1008, expected)
     storage = Storage(data_dir)
     assert (storage.uploads(), storage.sessions(), storage.partial_files()) == (2, 0, [])
+
+
+async def test_quota_counts_for_the_forwarded_address_of_the_upgrade(
+    serve_app: Callable[..., str],
+) -> None:
+    base = serve_app(TRUST_PROXY="true", FILE_UPLOAD_QUOTA_BYTES="1000")
+    client = "203.0.113.7"
+    forwarded = {"X-Forwarded-For": f"198.51.100.1, {client}"}  # the proxy appends the last
+    message, _ = init_message(600)
+    async with open_ws(base, additional_headers=forwarded) as ws:
+        await start(ws, message)
+        await ws.send(b"x" * 600)
+        await finish(ws)
+
+    async def used(address: str) -> int:
+        response = await get(f"{base}/api/quota", headers={"X-Forwarded-For": address})
+        value: int = response.json()["used"]
+        return value
+
+    assert await used(client) == 600
+    assert await used("198.51.100.1") == 0
+    assert await used("127.0.0.1") == 0
+    # The check at init is made for the same address.
+    message, _ = init_message(401)
+    async with open_ws(base, additional_headers=forwarded) as ws:
+        await ws.send(json.dumps(message))
+        expected = "File size exceeds remaining quota."
+        assert await refusal(ws) == (expected, 1008, expected)
+    async with open_ws(base, additional_headers={"X-Forwarded-For": "192.0.2.9"}) as ws:
+        await start(ws, message)
 
 
 # -- connection loss ------------------------------------------------------------------

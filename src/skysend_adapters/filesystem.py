@@ -179,6 +179,10 @@ class FilesystemBlobStore:
         opened = await _io(_open_for_reading, path)
         return FilesystemBlobReader(*opened) if opened is not None else None
 
+    async def locate(self, blob_id: str) -> FilesystemBlobReader | None:
+        """Blobs on disk are streamed by the server."""
+        return await self.open(blob_id)
+
     async def delete(self, blob_id: str) -> None:
         path = self._blob_path(blob_id)
         if path is not None:

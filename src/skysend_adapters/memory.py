@@ -25,7 +25,7 @@ from skysend_core.limits_model import (
     record_failure,
 )
 from skysend_core.notes_model import Note, NoteSummary, burns_on, is_exhausted, is_purgeable
-from skysend_core.ports import Clock, PartRef, StaleItem
+from skysend_core.ports import BlobLink, Clock, PartRef, StaleItem
 from skysend_core.uploads_model import (
     SESSION_TTL_MS,
     ChunkDecision,
@@ -168,10 +168,14 @@ class InMemoryBlobReader:
 
 
 class InMemoryBlobStore:
-    """Blobs and session parts as bytes. ``clock`` dates items for :meth:`stale_items`."""
+    """Blobs and session parts as bytes. ``clock`` dates items for :meth:`stale_items`.
 
-    def __init__(self, clock: Clock | None = None) -> None:
+    With ``links_at`` (a URL prefix), downloads are handed out as links to
+    ``<links_at><id>.bin``, as object storage hands out presigned URLs."""
+
+    def __init__(self, clock: Clock | None = None, links_at: str | None = None) -> None:
         self._clock: Clock = clock if clock is not None else SystemClock()
+        self._links_at = links_at
         self._blobs: dict[str, tuple[bytes, int]] = {}
         self._parts: dict[str, dict[str, bytes]] = {}
         self._session_touched: dict[str, int] = {}
@@ -186,6 +190,12 @@ class InMemoryBlobStore:
     async def open(self, blob_id: str) -> InMemoryBlobReader | None:
         entry = self._blobs.get(blob_id)
         return InMemoryBlobReader(entry[0]) if entry is not None else None
+
+    async def locate(self, blob_id: str) -> InMemoryBlobReader | BlobLink | None:
+        entry = self._blobs.get(blob_id)
+        if entry is None or self._links_at is None:
+            return await self.open(blob_id)
+        return BlobLink(f"{self._links_at}{blob_id}.bin", len(entry[0]))
 
     async def delete(self, blob_id: str) -> None:
         self._blobs.pop(blob_id, None)

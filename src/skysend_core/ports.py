@@ -1,7 +1,7 @@
 """Ports: what the core needs from the outside world, named by role.
 
-Adapters in ``skysend_adapters`` implement these protocols (memory, SQLite, filesystem;
-later S3 and PostgreSQL) and must pass the same contract test suites. Methods say intent:
+Adapters in ``skysend_adapters`` implement these protocols (memory, SQLite, filesystem,
+S3; later PostgreSQL) and must pass the same contract test suites. Methods say intent:
 races are solved where the data lives (``claim_download``, ``set_metadata_once``,
 ``commit_chunk``, ``begin_finalize`` are each one atomic step).
 """
@@ -110,6 +110,15 @@ class StaleItem:
     id: str
 
 
+@attrs.frozen
+class BlobLink:
+    """A blob the client fetches from storage itself: a time-limited URL (object
+    storage's presigned GET), so the payload never passes through the server."""
+
+    url: str
+    size: int
+
+
 class BlobReader(Protocol):
     """An opened blob: it stays readable even if it is deleted meanwhile."""
 
@@ -133,6 +142,11 @@ class BlobStore(Protocol):
 
     async def open(self, blob_id: str) -> BlobReader | None:
         """Open a blob for streaming, or ``None`` if it does not exist."""
+        ...
+
+    async def locate(self, blob_id: str) -> BlobReader | BlobLink | None:
+        """How a downloader gets the blob: an opened reader the server streams, a link the
+        client fetches itself (stores that hand out links), or ``None`` if it is missing."""
         ...
 
     async def delete(self, blob_id: str) -> None:

@@ -26,6 +26,7 @@ from skysend_core.errors import (
     TooLarge,
 )
 from skysend_core.ports import (
+    BlobLink,
     BlobReader,
     BlobStore,
     Clock,
@@ -65,8 +66,10 @@ class ChunkAccepted:
 
 @attrs.frozen
 class Download:
+    """A counted download: the blob's reader to stream, or a link the client fetches."""
+
     upload: Upload
-    reader: BlobReader
+    source: BlobReader | BlobLink
 
 
 async def limited(
@@ -79,6 +82,11 @@ async def limited(
         if total > limit:
             raise error
         yield chunk
+
+
+async def _release(source: BlobReader | BlobLink) -> None:
+    if not isinstance(source, BlobLink):
+        await source.aclose()
 
 
 @attrs.define
@@ -284,25 +292,28 @@ class Files:
         return upload
 
     async def open_download(self, upload_id: str, auth_token: str | None) -> Download:
-        """Check the auth token and availability, count the download, open the blob."""
+        """Check the auth token and availability, find the blob, count the download.
+
+        The blob is located (opened, or linked by stores whose clients fetch it
+        themselves) before the count, so a missing blob never uses up a download."""
         if not auth_token:
             raise InvalidToken(AUTH_TOKEN)
         upload = await self.find(upload_id)
         if not token_matches(auth_token, upload.auth_token):
             raise InvalidToken(AUTH_TOKEN)
         self.ensure_available(upload)
-        reader = await self.blobs.open(upload_id)
-        if reader is None:
+        source = await self.blobs.locate(upload_id)
+        if source is None:
             raise BlobMissing("File not found on disk")
         try:
             claimed = await self.uploads.claim_download(upload_id)
         except BaseException:
-            await reader.aclose()
+            await _release(source)
             raise
         if not claimed:
-            await reader.aclose()
+            await _release(source)
             raise Gone("Download limit reached", "exhausted")
-        return Download(upload, reader)
+        return Download(upload, source)
 
     async def check_password(self, upload_id: str, body: bytes) -> None:
         """Verify the auth token derived from a password; changes nothing."""

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from quart import Blueprint, Response, current_app, request
 
 from skysend_core.errors import Gone, NotFound
-from skysend_core.ports import BlobReader
+from skysend_core.ports import BlobLink, BlobReader
 from skysend_core.upload_params import (
     HEADER_NAMES,
     UploadParams,
@@ -149,12 +149,20 @@ class BlobBody:
 @blueprint.get("/download/<upload_id>")
 async def download(upload_id: str) -> Response:
     found = await _files().open_download(upload_id, request.headers.get("X-Auth-Token"))
+    if isinstance(found.source, BlobLink):  # object storage: the client fetches it itself
+        return json_response(
+            {
+                "url": found.source.url,
+                "size": found.upload.size,
+                "fileCount": found.upload.file_count,
+            }
+        )
     response = Response(
-        BlobBody(found.reader),
+        BlobBody(found.source),
         status=200,
         content_type="application/octet-stream",
     )
-    response.headers["Content-Length"] = str(found.reader.size)
+    response.headers["Content-Length"] = str(found.source.size)
     response.headers["X-File-Count"] = str(found.upload.file_count)
     response.timeout = None
     return response

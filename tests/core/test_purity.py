@@ -6,7 +6,18 @@ import json
 import subprocess
 import sys
 
-FORBIDDEN = ("quart", "sqlite_utils", "sqlite3", "_sqlite3", "cattrs", "httpx", "hypercorn")
+FORBIDDEN = (
+    "quart",
+    "sqlite_utils",
+    "sqlite3",
+    "_sqlite3",
+    "cattrs",
+    "httpx",
+    "hypercorn",
+    "aiobotocore",
+    "botocore",
+    "aiohttp",
+)
 
 _IMPORT_EVERYTHING = """
 import importlib, json, pkgutil, sys

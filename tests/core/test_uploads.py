@@ -17,6 +17,7 @@ from skysend_adapters.memory import (
 )
 from skysend_core.config import Settings
 from skysend_core.errors import (
+    BlobMissing,
     Conflict,
     Gone,
     InvalidRequest,
@@ -26,6 +27,7 @@ from skysend_core.errors import (
     StorageError,
     TooLarge,
 )
+from skysend_core.ports import BlobLink
 from skysend_core.lifecycle import Cleanup
 from skysend_core.upload_params import parse_upload_params
 from skysend_core.uploads import Files
@@ -52,11 +54,11 @@ class World:
     blobs: InMemoryBlobStore
 
 
-def world(**env: str) -> World:
+def world(links_at: str | None = None, **env: str) -> World:
     settings = Settings.from_env({"BASE_URL": "https://send.example", **env})
     clock = ManualClock(NOW)
     uploads, sessions = InMemoryUploadRepository(), InMemoryUploadSessionStore()
-    blobs = InMemoryBlobStore(clock)
+    blobs = InMemoryBlobStore(clock, links_at=links_at)
     return World(
         Files(settings, uploads, sessions, blobs, clock),
         Cleanup(uploads, sessions, blobs, clock),
@@ -92,9 +94,9 @@ async def read_all(chunks: AsyncIterator[bytes]) -> bytes:
 async def download(w: World, upload_id: str) -> bytes:
     found = await w.files.open_download(upload_id, AUTH)
     try:
-        return await read_all(found.reader.chunks())
+        return await read_all(found.source.chunks())
     finally:
-        await found.reader.aclose()
+        await found.source.aclose()
 
 
 async def chunked(w: World, pieces: Iterable[tuple[int, bytes]], size: int) -> str:
@@ -285,6 +287,23 @@ async def test_download_counts_exactly_up_to_the_limit() -> None:
     with pytest.raises(Gone, match="Download limit reached"):
         await w.files.open_download(upload.id, AUTH)
     assert (await w.uploads.get(upload.id)).download_count == 2  # type: ignore[union-attr]
+
+
+async def test_a_store_that_hands_out_links_gives_counted_links() -> None:
+    """Object storage: the download is a link the client fetches itself, counted exactly
+    like a streamed one, and a missing blob uses up no download."""
+    w = world(links_at="https://bucket.example/")
+    upload = await w.files.upload(params(w, 3), stream(b"abc"))
+    for _ in range(2):
+        found = await w.files.open_download(upload.id, AUTH)
+        assert found.source == BlobLink(f"https://bucket.example/{upload.id}.bin", 3)
+    with pytest.raises(Gone, match="Download limit reached"):
+        await w.files.open_download(upload.id, AUTH)
+    other = await w.files.upload(params(w, 3), stream(b"xyz"))
+    await w.blobs.delete(other.id)
+    with pytest.raises(BlobMissing, match="File not found on disk"):
+        await w.files.open_download(other.id, AUTH)
+    assert (await w.uploads.get(other.id)).download_count == 0  # type: ignore[union-attr]
 
 
 async def test_download_checks_token_before_availability() -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.s3 import S3Server, running_s3
 from tests.support.servers import running_app
 
 
@@ -26,3 +27,11 @@ def serve_app(tmp_path: Path) -> Iterator[Callable[..., str]]:
 def server(serve_app: Callable[..., str]) -> str:
     """The app with default settings; the base URL."""
     return serve_app()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """A real S3-compatible server (moto) on loopback, shared by the session's tests;
+    each test makes its own bucket."""
+    with running_s3(tmp_path_factory.mktemp("moto")) as running:
+        yield running

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
 
+from skysend_adapters.filesystem import FilesystemBlobStore
+from skysend_adapters.s3 import S3BlobStore
 from skysend_core.upload_params import UploadParams
 from skysend_core.uploads_model import Upload, UploadSession
+from tests.support.s3 import ACCESS_KEY, REGION, SECRET_KEY, Bucket, S3Server
 
 MIB = 1024 * 1024
 NOW_MS = 1_750_000_000_123
@@ -73,3 +79,27 @@ def make_session(
 ) -> UploadSession:
     params = make_params(content_length=content_length, has_password=has_password)
     return UploadSession.start(new_id(), transport, params, now_ms)
+
+
+@contextlib.asynccontextmanager
+async def s3_store(
+    server: S3Server, staging: Path, *, part_size: int = 5 * MIB, concurrency: int = 2
+) -> AsyncIterator[tuple[S3BlobStore, Bucket]]:
+    """An ``S3BlobStore`` on a new bucket of ``server``, staging parts under ``staging``."""
+    bucket = server.new_bucket()
+    store = await S3BlobStore.connect(
+        bucket=bucket.name,
+        region=REGION,
+        endpoint=server.endpoint,
+        access_key=ACCESS_KEY,
+        secret_key=SECRET_KEY,
+        force_path_style=True,
+        staging=FilesystemBlobStore(staging),
+        part_size=part_size,
+        concurrency=concurrency,
+        presigned_expiry=300,
+    )
+    try:
+        yield store, bucket
+    finally:
+        await store.aclose()

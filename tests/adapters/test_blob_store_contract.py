@@ -23,7 +23,8 @@ from skysend_adapters.filesystem import FilesystemBlobStore
 from skysend_adapters.memory import InMemoryBlobStore
 from skysend_core.errors import NotFound, StorageError
 from skysend_core.ports import BlobReader, BlobStore, StaleItem
-from tests.adapters.factories import MIB, new_id
+from tests.adapters.factories import MIB, new_id, s3_store
+from tests.support.s3 import Bucket, S3Server
 
 BAD_IDS = [
     "../../etc/passwd",
@@ -44,21 +45,31 @@ BAD_IDS = [
 class Harness:
     store: BlobStore
     root: Path | None  # the uploads directory, for implementations that have one
+    bucket: Bucket | None = None  # the bucket, for object storage
 
     def leftovers(self) -> list[str]:
-        """Every file and directory under the root except the empty partial area."""
-        if self.root is None:
-            return []
-        found = sorted(str(p.relative_to(self.root)) for p in self.root.rglob("*"))
+        """Every file and directory under the root except the empty partial area, every
+        object and every unfinished multipart upload in the bucket."""
+        found: list[str] = []
+        if self.root is not None:
+            found = sorted(str(p.relative_to(self.root)) for p in self.root.rglob("*"))
+        if self.bucket is not None:
+            found += [f"s3:{key}" for key in self.bucket.objects()]
+            found += [f"s3-upload:{key}" for key in self.bucket.uploads()]
         return [name for name in found if name != ".partial"]
 
 
-@pytest.fixture(params=["memory", "filesystem"])
-def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Harness:
-    if request.param == "memory":
-        return Harness(InMemoryBlobStore(), None)
+@pytest.fixture(params=["memory", "filesystem", "s3"])
+async def harness(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Harness]:
     root = tmp_path / "a" / "b" / "uploads"
-    return Harness(FilesystemBlobStore(root), root)
+    if request.param == "memory":
+        yield Harness(InMemoryBlobStore(), None)
+    elif request.param == "filesystem":
+        yield Harness(FilesystemBlobStore(root), root)
+    else:
+        s3_server: S3Server = request.getfixturevalue("s3_server")
+        async with s3_store(s3_server, root) as (store, bucket):
+            yield Harness(store, root, bucket)
 
 
 @pytest.fixture

@@ -7,18 +7,23 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from skysend_core.admin import Admin
 from skysend_core.config import Settings, generate_session_secret
+from skysend_core.errors import StorageError
 from skysend_core.identity import Identity
 from skysend_core.lifecycle import Cleanup
 from skysend_core.limits import Limits
 from skysend_core.notes import Notes
-from skysend_core.ports import Clock
+from skysend_core.ports import BlobStore, Clock
 from skysend_core.uploads import Files
+
+if TYPE_CHECKING:
+    from skysend_adapters.filesystem import FilesystemBlobStore
+    from skysend_adapters.s3 import S3BlobStore
 
 log = logging.getLogger(__name__)
 
@@ -143,8 +148,38 @@ class Services:
                 log.exception("cleanup run failed; retrying next interval")
 
 
+async def open_s3_blobs(settings: Settings, staging: FilesystemBlobStore) -> S3BlobStore:
+    """The S3 store of ``STORAGE_BACKEND=s3``, its bucket checked (config.md §10 step 4):
+    any failure is a ``StorageError`` that aborts start-up."""
+    try:
+        from skysend_adapters.s3 import S3BlobStore
+    except ImportError as exc:
+        raise StorageError(
+            "STORAGE_BACKEND=s3 needs the S3 client library: pip install 'skysend[s3]'"
+        ) from exc
+    store = await S3BlobStore.connect(
+        bucket=settings.s3_bucket or "",
+        region=settings.s3_region or "",
+        endpoint=settings.s3_endpoint,
+        access_key=settings.s3_access_key or "",
+        secret_key=settings.s3_secret_key or "",
+        force_path_style=settings.s3_force_path_style,
+        staging=staging,
+        part_size=settings.s3_part_size,
+        concurrency=settings.s3_concurrency,
+        presigned_expiry=settings.s3_presigned_expiry,
+    )
+    try:
+        await store.verify()
+    except BaseException:
+        await store.aclose()
+        raise
+    return store
+
+
 def build(settings: Settings) -> Services:
-    """Wire the embedded default: SQLite at ``DATA_DIR/db/skysend.db``, blobs on disk."""
+    """Wire the embedded default: SQLite at ``DATA_DIR/db/skysend.db``, blobs on disk, or in
+    an S3 bucket with ``STORAGE_BACKEND=s3`` (parts of unfinished uploads stay on disk)."""
     from skysend_adapters.clock import SystemClock
     from skysend_http.system import public_config
 
@@ -179,13 +214,20 @@ def build(settings: Settings) -> Services:
         )
 
         database = await SqliteDatabase.open(settings.db_path)
+        closers: list[Callable[[], Any]] = [database.close]
         try:
-            blobs = FilesystemBlobStore(settings.uploads_dir)
+            local = FilesystemBlobStore(settings.uploads_dir)
+            blobs: BlobStore = local
+            if settings.storage_backend == "s3":
+                s3_blobs = await open_s3_blobs(settings, staging=local)
+                closers.append(s3_blobs.aclose)
+                blobs = s3_blobs
             rates = await asyncio.to_thread(
                 MappedRateLimitStore.open, Path(settings.db_path).with_name(RATE_TABLE)
             )
         except BaseException:
-            await database.close()
+            for close in reversed(closers):
+                await close()
             raise
         uploads = SqliteUploadRepository(database)
         sessions = SqliteUploadSessionStore(database)
@@ -203,7 +245,7 @@ def build(settings: Settings) -> Services:
             notes=Notes(settings, note_repository, clock),
             limits=limits,
             cleanup=Cleanup(uploads, sessions, blobs, clock, notes=note_repository, limits=limits),
-            closers=[database.close, rates.close],
+            closers=[*closers, rates.close],
         )
 
     return Services(

@@ -1,0 +1,200 @@
+"""What the S3 store does beyond the BlobStore contract (storage-and-lifecycle.md §3.2),
+against a real S3-compatible server: multipart uploads with bounded parts in flight, no
+optional checksums, nothing visible before completion, presigned links, the start-up check
+and what the orphan sweep finds in the bucket."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from skysend_adapters.s3 import CONNECTIVITY_KEY, S3BlobStore
+from skysend_core.errors import StorageError
+from skysend_core.ports import BlobLink, StaleItem
+from tests.adapters.factories import MIB, new_id, s3_store
+from tests.support.s3 import Bucket, S3Server
+
+PART = 5 * MIB
+
+
+@pytest.fixture
+async def s3(s3_server: S3Server, tmp_path: Path) -> AsyncIterator[tuple[S3BlobStore, Bucket]]:
+    async with s3_store(s3_server, tmp_path / "uploads", part_size=PART, concurrency=2) as pair:
+        yield pair
+
+
+class Traffic:
+    """Requests the store's client sends, seen through botocore's own event hooks."""
+
+    def __init__(self, store: S3BlobStore) -> None:
+        self.headers: list[dict[str, str]] = []
+        self.in_flight = self.most_in_flight = 0
+        events = store._client.meta.events
+        events.register("before-send.s3", self._sent)
+        events.register("before-call.s3.UploadPart", self._part_started)
+        events.register("after-call.s3.UploadPart", self._part_done)
+
+    def _sent(self, request: Any, **_: Any) -> None:
+        self.headers.append({k.lower(): v for k, v in request.headers.items()})
+
+    def _part_started(self, **_: Any) -> None:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+
+    def _part_done(self, **_: Any) -> None:
+        self.in_flight -= 1
+
+
+async def metered(data: bytes, read: list[int]) -> AsyncIterator[bytes]:
+    """``data`` in 256 KiB pieces, recording how much the store has taken."""
+    for offset in range(0, len(data), 256 * 1024):
+        await asyncio.sleep(0)
+        piece = data[offset : offset + 256 * 1024]
+        read.append(len(piece))
+        yield piece
+
+
+async def test_large_blobs_go_as_multipart_uploads_with_bounded_parts_in_flight(
+    s3: tuple[S3BlobStore, Bucket],
+) -> None:
+    store, bucket = s3
+    traffic = Traffic(store)
+    data = os.urandom(6 * PART + 123)
+    taken: list[int] = []
+    sent_parts: list[int] = []
+
+    def part_started(**_: Any) -> None:
+        # Bytes taken from the source but not yet in a finished part: at most the parts
+        # in flight and the one being filled.
+        sent_parts.append(sum(taken))
+
+    store._client.meta.events.register("before-call.s3.UploadPart", part_started)
+    blob_id = new_id()
+    assert await store.write(blob_id, metered(data, taken)) == len(data)
+    assert bucket.read(f"{blob_id}.bin") == data
+    head = bucket.client.head_object(Bucket=bucket.name, Key=f"{blob_id}.bin")
+    assert head["ETag"].endswith('-7"')  # seven parts
+    assert traffic.most_in_flight == 2
+    for number, taken_then in enumerate(sent_parts, start=1):
+        assert taken_then <= (number + 1) * PART  # never more than one part ahead
+    assert bucket.uploads() == []
+
+
+async def test_no_optional_checksums_are_sent(s3: tuple[S3BlobStore, Bucket]) -> None:
+    store, _ = s3
+    traffic = Traffic(store)
+    await store.write(new_id(), metered(os.urandom(2 * PART + 1), []))
+    await store.write(new_id(), metered(b"small", []))
+    assert len(traffic.headers) >= 5  # create, three parts, complete, put
+    for headers in traffic.headers:
+        assert not [name for name in headers if name.startswith("x-amz-checksum")]
+        assert "x-amz-sdk-checksum-algorithm" not in headers
+
+
+async def test_an_object_is_invisible_until_complete_and_a_failed_write_aborts(
+    s3: tuple[S3BlobStore, Bucket],
+) -> None:
+    store, bucket = s3
+    blob_id = new_id()
+    halfway = asyncio.Event()
+
+    async def stalls() -> AsyncIterator[bytes]:
+        yield os.urandom(3 * PART)  # two parts sent, a third being filled
+        halfway.set()
+        await asyncio.Event().wait()
+        yield b"never"
+
+    writing = asyncio.ensure_future(store.write(blob_id, stalls()))
+    await halfway.wait()
+    await asyncio.sleep(0.3)
+    assert bucket.uploads() == [f"{blob_id}.bin"]  # a multipart upload under way
+    assert bucket.objects() == []
+    assert await store.open(blob_id) is None
+    assert await store.locate(blob_id) is None
+    writing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await writing
+    assert bucket.uploads() == []
+    assert bucket.objects() == []
+
+
+async def test_locate_answers_a_presigned_get(s3: tuple[S3BlobStore, Bucket]) -> None:
+    store, _ = s3
+    blob_id = new_id()
+    data = os.urandom(PART + 17)
+    await store.write(blob_id, metered(data, []))
+    link = await store.locate(blob_id)
+    assert isinstance(link, BlobLink)
+    assert link.size == len(data)
+    assert "X-Amz-Expires=300" in link.url
+    async with httpx.AsyncClient() as http:
+        response = await http.get(link.url)
+    assert response.content == data
+    assert await store.locate(new_id()) is None
+    assert await store.locate("../" + blob_id) is None
+
+
+async def test_verify_checks_the_bucket_and_leaves_nothing(
+    s3: tuple[S3BlobStore, Bucket], s3_server: S3Server, tmp_path: Path
+) -> None:
+    store, bucket = s3
+    await store.verify()
+    assert bucket.objects() == []
+    bucket.client.delete_bucket(Bucket=bucket.name)
+    with pytest.raises(StorageError, match=f"S3 bucket '{bucket.name}' is not usable.*HeadBucket"):
+        await store.verify()
+
+
+async def test_stale_items_in_the_bucket(s3: tuple[S3BlobStore, Bucket]) -> None:
+    """``<id>.bin`` objects are blobs; unfinished multipart uploads are a session's
+    leftovers, which ``discard_parts`` aborts; other keys are not ours."""
+    store, bucket = s3
+    blob_id, abandoned = new_id(), new_id()
+    await store.write(blob_id, metered(b"blob", []))
+    bucket.put(CONNECTIVITY_KEY, b"ok")
+    bucket.put("notes/readme.txt", b"not ours")
+    bucket.put(f"{new_id()}.bin.old", b"not ours either")
+    started = bucket.client.create_multipart_upload(Bucket=bucket.name, Key=f"{abandoned}.bin")
+    bucket.client.upload_part(
+        Bucket=bucket.name,
+        Key=f"{abandoned}.bin",
+        UploadId=started["UploadId"],
+        PartNumber=1,
+        Body=b"x",
+    )
+    now_ms = time.time_ns() // 1_000_000
+    assert await store.stale_items(now_ms - 60_000) == []
+    assert await store.stale_items(now_ms + 60_000) == [
+        StaleItem("blob", blob_id),
+        StaleItem("session", abandoned),
+    ]
+    await store.discard_parts(abandoned)
+    assert bucket.uploads() == []
+    assert await store.stale_items(now_ms + 60_000) == [StaleItem("blob", blob_id)]
+
+
+async def test_a_crash_during_assembly_leaves_leftovers_the_sweep_finds(
+    s3: tuple[S3BlobStore, Bucket], tmp_path: Path
+) -> None:
+    """The parts joined on disk but never sent (a crash): reported as the session's, and
+    removed with its parts."""
+    store, bucket = s3
+    session_id = new_id()
+    part = await store.write_part(session_id, metered(b"chunk", []), 0)
+    staging = store._staging
+    await staging.assemble(session_id, [part.key], session_id)  # what assemble does first
+    joined = tmp_path / "uploads" / f"{session_id}.bin"
+    assert joined.exists()
+    now_ms = time.time_ns() // 1_000_000
+    assert await store.stale_items(now_ms + 60_000) == [StaleItem("session", session_id)]
+    await store.discard_parts(session_id)
+    assert not joined.exists()
+    assert await store.stale_items(now_ms + 60_000) == []
+    assert bucket.objects() == []

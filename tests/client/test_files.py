@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import zipfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -37,6 +37,7 @@ from skysend_http.client import (
     WrongPasswordError,
 )
 from tests.client.live import Live, leftovers, listing, random_file, read, same_content
+from tests.support.s3 import S3Server
 
 MIB = 1024 * 1024
 SIZE = 17 * MIB + 12345  # two HTTP chunks, many WebSocket frames, a short last record
@@ -335,53 +336,44 @@ async def test_sync_client_works_inside_a_running_loop(live: Live) -> None:
         assert client.health().status == "ok"
 
 
-class Pieces(httpx.AsyncByteStream):
-    """A response body that streams, as a network response does."""
+class Recording(httpx.AsyncBaseTransport):
+    """The real network, with a note of every request the client sends."""
 
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        for offset in range(0, len(self.data), 65536):
-            yield self.data[offset : offset + 65536]
-
-
-class ObjectStorage(httpx.AsyncBaseTransport):
-    """Answers downloads as an S3-backed server does (JSON with a presigned URL) and serves
-    that URL from the blob on disk, recording what the client sent to it."""
-
-    def __init__(self, live: Live) -> None:
-        self.live = live
+    def __init__(self) -> None:
         self.inner = httpx.AsyncHTTPTransport()
-        self.presigned_requests: list[httpx.Request] = []
+        self.requests: list[httpx.Request] = []
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if request.url.host == "bucket.example":
-            self.presigned_requests.append(request)
-            blob = self.live.blob(request.url.path.rsplit("/", 1)[-1])
-            return httpx.Response(200, stream=Pieces(read(blob)))
-        if request.url.path.startswith("/api/download/"):
-            upload_id = request.url.path.rsplit("/", 1)[-1]
-            url = f"https://bucket.example/{upload_id}?X-Amz-Signature=abc"
-            body = {"url": url, "size": 1, "fileCount": 1}
-            return httpx.Response(200, json=body, headers={"Content-Type": "application/json"})
+        self.requests.append(request)
         return await self.inner.handle_async_request(request)
 
     async def aclose(self) -> None:
         await self.inner.aclose()
 
 
+@pytest.mark.parametrize("transport", ["ws", "chunked", "single"])
 async def test_object_storage_downloads_follow_the_presigned_url(
-    live: Live, source: Path, tmp_path: Path
+    start_live: Callable[..., Live],
+    s3_server: S3Server,
+    source: Path,
+    tmp_path: Path,
+    transport: str,
 ) -> None:
-    storage = ObjectStorage(live)
-    async with AsyncClient(live.url, transport=storage) as client:
-        result = await client.upload(source, transport="single")
+    """A server on S3 answers the download with a presigned URL; the client fetches it
+    from the bucket without SkySend's headers."""
+    bucket = s3_server.new_bucket()
+    live = start_live(**s3_server.env(bucket.name, S3_PART_SIZE="5MB"))
+    recording = Recording()
+    async with AsyncClient(live.url, transport=recording) as client:
+        result = await client.upload(source, transport=transport)  # type: ignore[arg-type]
+        assert result.transport == transport
+        assert bucket.objects() == [f"{result.id}.bin"]
         downloaded = await client.download(result.url, tmp_path / "out")
     assert same_content(downloaded.path, source)
-    (presigned,) = storage.presigned_requests
+    (presigned,) = [r for r in recording.requests if str(r.url).startswith(s3_server.endpoint)]
+    assert presigned.url.path == f"/{bucket.name}/{result.id}.bin"
+    assert "X-Amz-Signature" in str(presigned.url)
     assert "x-auth-token" not in presigned.headers
-    assert str(presigned.url).endswith("?X-Amz-Signature=abc")
 
 
 async def test_password_lockout_is_a_rate_limit_with_retry_after(

@@ -103,6 +103,7 @@ def test_single_upload_is_one_object_and_downloads_by_presigned_url(
     assert answer.status_code == 200
     assert "application/json" in answer.headers["content-type"]
     assert answer.headers["cache-control"] == "no-store"
+    assert f"connect-src 'self' {s3_server.endpoint}/;" in answer.headers["content-security-policy"]
     body = answer.json()
     assert set(body) == {"url", "size", "fileCount"}
     assert (body["size"], body["fileCount"]) == (len(stored.data), 3)

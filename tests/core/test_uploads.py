@@ -27,8 +27,8 @@ from skysend_core.errors import (
     StorageError,
     TooLarge,
 )
-from skysend_core.ports import BlobLink
 from skysend_core.lifecycle import Cleanup
+from skysend_core.ports import BlobLink
 from skysend_core.upload_params import parse_upload_params
 from skysend_core.uploads import Files
 from skysend_core.uploads_model import OUT_OF_ORDER_LIMIT, SESSION_TTL_MS, UploadParams

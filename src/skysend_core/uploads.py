@@ -84,6 +84,17 @@ async def limited(
         yield chunk
 
 
+async def exactly(chunks: AsyncIterable[bytes], expected: int) -> AsyncIterator[bytes]:
+    """Pass exactly ``expected`` bytes through; more or fewer end the stream with an error,
+    so the store discards the write and a short blob never appears under its id."""
+    total = 0
+    async for chunk in limited(chunks, expected, InvalidRequest(SIZE_MISMATCH)):
+        total += len(chunk)
+        yield chunk
+    if total != expected:
+        raise InvalidRequest("Missing request body" if total == 0 else SIZE_MISMATCH)
+
+
 async def _release(source: BlobReader | BlobLink) -> None:
     if not isinstance(source, BlobLink):
         await source.aclose()
@@ -113,12 +124,7 @@ class Files:
         if announced is not None and announced > expected:
             raise InvalidRequest(SIZE_MISMATCH)
         upload_id = str(uuid.uuid4())
-        size = await self.blobs.write(
-            upload_id, limited(body, expected, InvalidRequest(SIZE_MISMATCH))
-        )
-        if size != expected:
-            await self.blobs.delete(upload_id)
-            raise InvalidRequest("Missing request body" if size == 0 else SIZE_MISMATCH)
+        size = await self.blobs.write(upload_id, exactly(body, expected))
         return await self._insert_row(upload_id, params, size)
 
     async def init_chunked(self, params: UploadParams) -> str:

@@ -15,10 +15,16 @@ from typing import Any
 import httpx
 import pytest
 
+from skysend_adapters.clock import SystemClock
+from skysend_adapters.memory import InMemoryUploadRepository, InMemoryUploadSessionStore
 from skysend_adapters.s3 import CONNECTIVITY_KEY, S3BlobStore
-from skysend_core.errors import StorageError
+from skysend_core.config import Settings
+from skysend_core.errors import InvalidRequest, StorageError
 from skysend_core.ports import BlobLink, StaleItem
+from skysend_core.upload_params import parse_upload_params
+from skysend_core.uploads import Files
 from tests.adapters.factories import MIB, new_id, s3_store
+from tests.support.files_api import b64url
 from tests.support.s3 import Bucket, S3Server
 
 PART = 5 * MIB
@@ -198,3 +204,35 @@ async def test_a_crash_during_assembly_leaves_leftovers_the_sweep_finds(
     assert not joined.exists()
     assert await store.stale_items(now_ms + 60_000) == []
     assert bucket.objects() == []
+
+
+@pytest.mark.parametrize("size", [1000, 2 * PART + 1], ids=["one-put", "multipart"])
+async def test_an_upload_shorter_than_declared_never_completes_an_object(
+    s3: tuple[S3BlobStore, Bucket], size: int
+) -> None:
+    """The body ends early: the write is abandoned before it completes, so no object
+    (not even briefly) appears under the upload's id."""
+    store, bucket = s3
+    completed: list[str] = []
+    events = store._client.meta.events
+    for operation in ("PutObject", "CompleteMultipartUpload"):
+        events.register(
+            f"before-call.s3.{operation}", lambda model, **_: completed.append(model.name)
+        )
+    settings = Settings.from_env({"BASE_URL": "https://send.example"})
+    files = Files(
+        settings, InMemoryUploadRepository(), InMemoryUploadSessionStore(), store, SystemClock()
+    )
+    raw = {
+        "authToken": b64url(os.urandom(32)),
+        "ownerToken": b64url(os.urandom(32)),
+        "salt": b64url(os.urandom(32)),
+        "maxDownloads": "1",
+        "expireSec": "3600",
+        "contentLength": str(size + 1),
+    }
+    with pytest.raises(InvalidRequest, match="Body size does not match declared content length"):
+        await files.upload(parse_upload_params(raw, settings), metered(os.urandom(size), []))
+    assert completed == []
+    assert bucket.objects() == []
+    assert bucket.uploads() == []

@@ -100,6 +100,7 @@ class Settings:
     trust_proxy: bool
     data_dir: str
     uploads_dir: str
+    web_dir: str | None
 
     file_max_size: int
     file_max_files_per_upload: int
@@ -197,6 +198,7 @@ class Settings:
             trust_proxy=e.strict_bool("TRUST_PROXY"),
             data_dir=data_dir,
             uploads_dir=e.string("UPLOADS_DIR", os.path.join(data_dir, "uploads")),
+            web_dir=e.optional("WEB_DIR"),
             file_max_size=e.byte_size("FILE_MAX_SIZE", 2 * _GIB, minimum=1),
             file_max_files_per_upload=e.integer("FILE_MAX_FILES_PER_UPLOAD", 32),
             file_expire_options_sec=e.int_list(

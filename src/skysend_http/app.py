@@ -1,5 +1,6 @@
-"""The Quart application factory: the endpoints' blueprints and error handlers behind the
-request pipeline of :mod:`skysend_http.gateway`."""
+"""The Quart application factory: the endpoints' blueprints and error handlers, with the
+static web app of :mod:`skysend_http.web` when ``WEB_DIR`` is set, behind the request
+pipeline of :mod:`skysend_http.gateway`."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from skysend_http.errors import error_response, response_for
 from skysend_http.gateway import Gateway, guard_refusal, service_blocked
 from skysend_http.limits import blueprint as limits_blueprint
 from skysend_http.streaming import StreamingHTTPConnection, StreamingRequest
+from skysend_http.web import WebApp, WebAppServer
 from skysend_http.ws_flow import (
     FlowControlledWebsocketConnection,
     FlowWebsocket,
@@ -45,8 +47,12 @@ def create_app(services: Services) -> Quart:
     # endpoint enforces its own limit while reading.
     app.config.update(MAX_CONTENT_LENGTH=None, BODY_TIMEOUT=None, RESPONSE_TIMEOUT=None)
     app.extensions["skysend"] = services
+    endpoints = app.asgi_app
+    web = WebApp.from_settings(settings)
+    if web is not None:
+        endpoints = WebAppServer(endpoints, web)
     app.asgi_app = Gateway(  # type: ignore[method-assign]
-        app.asgi_app, settings, lambda: services.limits, services.identity
+        endpoints, settings, lambda: services.limits, services.identity
     )
 
     @app.before_websocket

@@ -42,7 +42,10 @@ def default_workers() -> int:
 
 
 def load_settings(args: argparse.Namespace) -> Settings:
-    """Apply flag overrides to the environment (workers inherit it), then validate."""
+    """Apply flag overrides to the environment (workers inherit it), then validate
+    (``WEB_DIR`` included)."""
+    from skysend_http.web import WebApp
+
     env = os.environ
     if args.host:
         env["HOST"] = args.host
@@ -56,6 +59,9 @@ def load_settings(args: argparse.Namespace) -> Settings:
             env["BASE_URL"],
         )
     settings = Settings.from_env(env)
+    # Checked here too, not only when a worker builds the app, so a wrong WEB_DIR is a
+    # configuration error before anything starts.
+    WebApp.from_settings(settings)
     if settings.oidc_enabled and settings.oidc_session_secret is None:
         # One random secret for the server's lifetime, inherited by every worker, so a
         # session issued by one worker is valid on all (oidc.md §1).

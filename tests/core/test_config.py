@@ -356,6 +356,7 @@ EXPECTED_DEFAULTS = {
     "trust_proxy": False,
     "data_dir": "./data",
     "uploads_dir": "./data/uploads",
+    "web_dir": None,
     "file_max_size": 2 * GIB,
     "file_max_files_per_upload": 32,
     "file_expire_options_sec": (300, 3600, 86400, 604800),

@@ -311,6 +311,7 @@ def test_head_of_a_missing_file_is_404(client: httpx.Client) -> None:
 def test_other_methods_are_404(client: httpx.Client, method: str, path: str) -> None:
     response = client.request(method, path)
     assert response.status_code == 404
+    assert response.json() == {"error": "Not Found"}
     assert response.content not in (PAGE, *(content for content, _ in FILES.values()))
     assert_security_headers(response)
 

@@ -21,6 +21,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
+from urllib.parse import urlparse
 
 from hypercorn.typing import ASGIReceiveCallable, ASGIReceiveEvent, ASGISendCallable
 
@@ -93,6 +94,13 @@ def guard_refusal(identity: Identity | None, method: str, path: str, headers: An
     except InvalidToken as refusal:
         return refusal.message
     return None
+
+
+def routed_path(raw: str) -> str:
+    """The path the framework routes on: the path of an absolute-form request target,
+    with leading slashes collapsed to one (as Quart and Werkzeug derive it)."""
+    path = raw if raw.startswith("/") else urlparse(raw).path
+    return "/" + path.lstrip("/")
 
 
 def is_counted(path: str) -> bool:
@@ -186,6 +194,13 @@ class Gateway:
         self, scope: Any, receive: ASGIReceiveCallable, send: ASGISendCallable
     ) -> None:
         kind = scope["type"]
+        if kind in ("http", "websocket"):
+            path = routed_path(scope["path"])
+            if path != scope["path"]:
+                # Every layer decides on the path the router will see: ``//api/note``
+                # or an absolute-form target must not pass the pipeline as "not /api"
+                # and then reach the endpoint anyway.
+                scope = {**scope, "path": path}
         if kind == "http":
             await self._http(scope, receive, send)
         elif kind == "websocket":

@@ -250,7 +250,6 @@ def test_missing_or_refused_files_are_404(client: httpx.Client, path: str) -> No
         "/robots.txt%00.png",
         "/robots.txt%00",
         "/./robots.txt",
-        "//robots.txt",
         "/..%5csecret.txt",
     ],
 )
@@ -259,6 +258,13 @@ def test_traversal_attempts_are_404(web_server: str, target: str) -> None:
     assert response.status_code == 404
     assert SECRET not in response.content
     assert response.headers["cache-control"] == "no-store"
+
+
+def test_leading_slashes_name_the_same_file(web_server: str) -> None:
+    """The pipeline collapses leading slashes the way the router does (``//robots.txt``
+    is ``/robots.txt``, for the web app as for ``/api``)."""
+    assert raw_get(web_server, "//robots.txt").content == raw_get(web_server, "/robots.txt").content
+    assert raw_get(web_server, "//robots.txt").status_code == 200
 
 
 def test_an_absolute_path_is_404(web_server: str, web_dir: Path) -> None:

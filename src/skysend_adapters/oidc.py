@@ -151,6 +151,9 @@ class HttpIdentityProvider:
             for alg in (listed if isinstance(listed, list) else DEFAULT_ID_TOKEN_ALGS)
             if isinstance(alg, str) and alg not in _REFUSED_ALGS
         ]
+        if not algorithms:  # joserfc would fall back to its defaults, HS256 among them
+            log.warning("OIDC provider lists no usable ID-token signing algorithm")
+            raise InvalidRequest(EXCHANGE_FAILED)
         claims: dict[str, Any] | None = None
         for refresh in (False, True):  # keys rotate: fetch them again once on a miss
             keys = await self._key_set(refresh)

@@ -46,6 +46,9 @@ NO_ID_TOKEN: Final = "No ID token claims received"
 NAME_CLAIMS: Final = ("name", "preferred_username", "sub")
 
 _SCHEME: Final = re.compile(r"[a-z][a-z0-9+.-]*")
+#: Characters a browser would read otherwise than URL parsing here: backslashes,
+#: whitespace and control characters.
+_UNSAFE: Final = re.compile(r"[\\\x00-\x20\x7f]")
 #: Schemes whose URLs need a host (WHATWG "special" schemes, ``file`` aside).
 _HOST_SCHEMES: Final = ("http", "https", "ws", "wss", "ftp")
 
@@ -117,6 +120,10 @@ def check_cli_callback(value: str) -> str:
     """Validate a ``cli_callback`` (oidc.md §3): an absolute ``http`` URL on ``localhost``
     or ``127.0.0.1`` with an explicit port in 1-65535 other than the default 80 (which
     URL parsing drops). A path and query may follow."""
+    if _UNSAFE.search(value):
+        # Browsers read a backslash as "/" and drop tabs and newlines: the host they go
+        # to could differ from the one checked here.
+        raise InvalidRequest(BAD_CALLBACK_URL)
     try:
         parts = urlsplit(value)
     except ValueError:

@@ -64,7 +64,10 @@ def create_app(services: Services) -> Quart:
             return error_response(blocked, 403)
         if not settings.file_upload_ws:
             return None  # the endpoint's own 404
-        headers = {name.lower(): value for name, value in websocket.headers.items()}
+        headers = {
+            "cookie": "; ".join(websocket.headers.getlist("Cookie")),  # HTTP/2: several lines
+            "authorization": websocket.headers.get("Authorization"),
+        }
         unauthenticated = guard_refusal(services.identity, "GET", websocket.path, headers)
         return error_response(unauthenticated, 401) if unauthenticated else None
 

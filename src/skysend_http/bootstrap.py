@@ -131,11 +131,13 @@ class Services:
         """The facades over opened storage, for an operator's tool (``skysend-cli``): none of
         the start-up work of :meth:`start` (no cleanup run, no client keys, no job), so
         opening changes nothing, whether or not a server is running on the same data."""
-        wiring = await self.open_storage()
         try:
-            yield wiring
+            wiring = await self.open_storage()
+            try:
+                yield wiring
+            finally:
+                await wiring.close()
         finally:
-            await wiring.close()
             if self.identity is not None:
                 await self.identity.provider.aclose()
 

@@ -101,6 +101,9 @@ def identity(**env: str) -> tuple[Identity, ScriptedProvider, ManualClock]:
         ("http://evil@example.com:8080/", BAD_CALLBACK_HOST),
         ("ftp://127.0.0.1:21/", BAD_CALLBACK_HOST),
         ("mailto:someone@127.0.0.1", BAD_CALLBACK_HOST),
+        ("http://evil.example\\@127.0.0.1:9/cb", BAD_CALLBACK_URL),
+        ("http://127.0.0.1:9/c b", BAD_CALLBACK_URL),
+        ("http://evil.example\t@127.0.0.1:9/cb", BAD_CALLBACK_URL),
     ],
 )
 def test_cli_callback_rules(value: str, message: str | None) -> None:

@@ -8,6 +8,7 @@ import base64
 import contextlib
 import hashlib
 import json
+import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ import websockets
 from joserfc import jws
 from joserfc.jwk import OctKey
 from tests.support.oidc_provider import CLIENT_ID, LoopbackProvider, running_provider
+from tests.support.raw_http import read_response
 from tests.support.servers import ServerProcess
 
 from skysend_http.client import AsyncClient
@@ -508,3 +510,101 @@ def test_a_generated_secret_is_shared_by_every_worker(
             (token,) = parse_qs(urlsplit(callback.headers["location"]).query)["token"]
         answers = [create_note(running.url, bearer(token)).status_code for _ in range(24)]
         assert answers == [201] * 24  # each on a new connection, spread over the workers
+
+
+def raw_request(
+    server: str, target: str, method: str = "POST", body: bytes = b""
+) -> httpx.Response:
+    """One request with ``target`` sent exactly as written (no client normalisation)."""
+    host, port = urlsplit(server).netloc.split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(
+            f"{method} {target} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+            + body
+        )
+        if method == "HEAD":  # a head only, whatever Content-Length says
+            head = b""
+            while b"\r\n\r\n" not in head:
+                data = sock.recv(65536)
+                assert data, "connection closed before a response"
+                head += data
+            return httpx.Response(int(head.split(b" ")[1]))
+        return read_response(sock)
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["//api/note", "///api/note", "http://x/api/note", "http://x//api/note", "//api/upload/init"],
+)
+def test_the_guard_sees_the_path_the_router_sees(
+    oidc_server: Callable[..., str], target: str
+) -> None:
+    server = oidc_server()
+    answer = raw_request(server, target, body=json.dumps(NOTE).encode())
+    assert answer.status_code == 401
+    assert answer.json() == {"error": "Authentication required"}
+    assert answer.headers["cache-control"] == "no-store"
+
+
+def test_alternative_spellings_of_a_path_are_counted_and_toggled(
+    serve_app: Callable[..., str],
+) -> None:
+    server = serve_app(ENABLED_SERVICES="file", RATE_LIMIT_MAX="4")
+    toggled = raw_request(server, "//api/note", body=json.dumps(NOTE).encode())
+    assert toggled.status_code == 403
+    assert toggled.json() == {"error": "Note service is disabled"}
+    assert "x-ratelimit-limit" in toggled.headers
+    codes = [raw_request(server, "//auth/session", "GET").status_code for _ in range(5)]
+    assert codes[-1] == 429
+
+
+def test_a_head_download_in_another_spelling_is_refused(server: str) -> None:
+    answer = raw_request(server, "//api/download/" + "0" * 36, "HEAD")
+    assert answer.status_code == 405
+
+
+async def test_websocket_guard_reads_every_cookie_line(oidc_server: Callable[..., str]) -> None:
+    server = oidc_server()
+    url = server.replace("http://", "ws://") + "/api/upload/ws"
+    lines = [("Cookie", f"skysend-auth={sign(session_claims())}"), ("Cookie", "theme=dark")]
+    async with websockets.connect(url, additional_headers=lines) as ws:
+        await ws.send(json.dumps({"type": "init"}))
+        assert json.loads(await ws.recv())["type"] == "error"  # past the guard
+
+
+def test_concurrent_logins_share_one_discovery(
+    oidc_server: Callable[..., str], provider: LoopbackProvider
+) -> None:
+    provider.down = True  # the start-up discovery fails: nothing is cached
+    server = oidc_server()
+    provider.down = False
+    provider.discovery_delay = 0.5
+
+    async def logins() -> list[int]:
+        async with httpx.AsyncClient(timeout=10) as client:
+            answers = await asyncio.gather(*(client.get(f"{server}/auth/login") for _ in range(8)))
+        return [answer.status_code for answer in answers]
+
+    assert asyncio.run(logins()) == [302] * 8
+    assert provider.discovery_requests == 1
+
+
+def test_an_unsigned_session_is_refused(oidc_server: Callable[..., str]) -> None:
+    server = oidc_server()
+    header = base64.urlsafe_b64encode(b'{"alg":"none"}').rstrip(b"=").decode()
+    payload = base64.urlsafe_b64encode(json.dumps(session_claims()).encode()).rstrip(b"=")
+    token = f"{header}.{payload.decode()}."
+    answer = create_note(server, bearer(token))
+    assert answer.status_code == 401
+    assert answer.json() == {"error": "Session expired or invalid"}
+
+
+def test_a_provider_without_usable_algorithms_signs_nobody_in(
+    oidc_server: Callable[..., str], provider: LoopbackProvider
+) -> None:
+    provider.algorithms = ["HS256"]
+    server = oidc_server()
+    with sign_in(server) as (_, callback):
+        assert callback.status_code == 400
+        assert callback.json() == {"error": "Token exchange failed"}

@@ -10,6 +10,7 @@ another signing key) to exercise the server's checks.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import hashlib
@@ -59,7 +60,9 @@ class LoopbackProvider:
     grants: dict[str, Grant] = attrs.Factory(dict)
     token_requests: list[dict[str, str]] = attrs.Factory(list)
     discovery_requests: int = 0
+    discovery_delay: float = 0.0
     down: bool = False
+    algorithms: list[str] = attrs.Factory(lambda: ["RS256"])
 
     def env(self, **extra: str) -> dict[str, str]:
         """Server settings pointing at this provider."""
@@ -103,6 +106,7 @@ def provider_app(state: LoopbackProvider) -> Quart:
     @app.get("/.well-known/openid-configuration")
     async def discovery() -> Response:
         state.discovery_requests += 1
+        await asyncio.sleep(state.discovery_delay)
         base = state.issuer
         return _json(
             {
@@ -113,7 +117,7 @@ def provider_app(state: LoopbackProvider) -> Quart:
                 "end_session_endpoint": f"{base}/logout",
                 "response_types_supported": ["code"],
                 "subject_types_supported": ["public"],
-                "id_token_signing_alg_values_supported": ["RS256"],
+                "id_token_signing_alg_values_supported": state.algorithms,
                 "code_challenge_methods_supported": ["S256"],
                 "token_endpoint_auth_methods_supported": ["client_secret_post"],
             }

@@ -240,11 +240,15 @@ async def _stream(
         gone.set()
 
     watcher = asyncio.create_task(watch())
+    reading: asyncio.Future[bytes] | None = None
     try:
         await send(_start(200, headers, cache, found.size))
         remaining = found.size
         while remaining > 0 and not gone.is_set():
-            chunk = await asyncio.to_thread(found.file.read, min(CHUNK, remaining))
+            reading = asyncio.ensure_future(
+                asyncio.to_thread(found.file.read, min(CHUNK, remaining))
+            )
+            chunk = await asyncio.shield(reading)
             if not chunk:
                 break  # the file shrank while being sent; the client sees a short body
             remaining -= len(chunk)
@@ -254,3 +258,7 @@ async def _stream(
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
+        if reading is not None and not reading.done():
+            # Cancelled in the middle of a read: it goes on in its thread, and the file
+            # is closed after this returns, so wait for the read first.
+            await asyncio.wait({reading})

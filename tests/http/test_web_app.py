@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import io
 import os
 import socket
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -447,3 +452,48 @@ def test_file_segments() -> None:
     assert file_segments("/assets/a/b.js") == ("assets", "a", "b.js")
     for refused in ("/a/.well-known/x.txt", "/a/../b.js", "/a//b.js", "/a\x00.js", "/.x/a.js"):
         assert file_segments(refused) is None, refused
+
+
+class SlowFile(io.BytesIO):
+    """A file whose reads take a while in their thread and note whether the file was
+    closed under them."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.reading = threading.Event()
+        self.read_done = threading.Event()
+        self.closed_during_read = False
+
+    def read(self, size: int | None = -1) -> bytes:
+        self.reading.set()
+        try:
+            time.sleep(0.3)
+            self.closed_during_read = self.closed_during_read or self.closed
+            return super().read(size)
+        finally:
+            self.read_done.set()
+
+
+async def test_a_cancelled_send_closes_the_file_only_after_its_read() -> None:
+    from skysend_http.web import StaticFile, _stream
+
+    slow = SlowFile(b"x" * 100)
+
+    async def receive() -> Any:
+        await asyncio.sleep(3600)
+
+    async def send(message: Any) -> None:
+        pass
+
+    async def serve() -> None:
+        with slow:
+            await _stream(StaticFile(slow, 100), [], None, receive, send)
+
+    task = asyncio.create_task(serve())
+    await asyncio.to_thread(slow.reading.wait, 5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.to_thread(slow.read_done.wait, 5)
+    assert slow.closed
+    assert not slow.closed_during_read

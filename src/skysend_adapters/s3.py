@@ -77,6 +77,35 @@ def _blob_id(key: str) -> str | None:
     return found[1] if found is not None and is_valid_id(found[1]) else None
 
 
+def client_options(
+    *, region: str, endpoint: str | None, force_path_style: bool, concurrency: int
+) -> dict[str, Any]:
+    """The client's region, endpoint and configuration (keyword arguments of
+    ``create_client``), kept apart so they can be checked without a connection.
+
+    Without an endpoint the client talks to AWS on the region's own hosts,
+    ``<bucket>.s3.<region>.amazonaws.com`` (or ``s3.<region>.amazonaws.com/<bucket>`` for
+    path style and bucket names that are no valid host label): presigned links then point
+    where the Content-Security-Policy's ``connect-src`` allows browsers to fetch
+    (http-api.md §1.5). botocore would otherwise presign against the global host
+    ``<bucket>.s3.amazonaws.com``, which browsers would refuse to download from.
+    """
+    s3: dict[str, Any] = {"addressing_style": "path" if force_path_style else "auto"}
+    if endpoint is None:
+        s3["us_east_1_regional_endpoint"] = "regional"
+        if not force_path_style:
+            s3["addressing_style"] = "virtual"
+    config = AioConfig(
+        signature_version="s3v4",
+        s3=s3,
+        # Some S3-compatible providers reject the optional checksums (§3.2).
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+        max_pool_connections=max(10, 2 * concurrency),
+    )
+    return {"region_name": region, "endpoint_url": endpoint, "config": config}
+
+
 class S3BlobReader:
     """A ``GetObject`` response being read; its connection is released by :meth:`aclose`.
 
@@ -138,23 +167,18 @@ class S3BlobStore:
         presigned_expiry: int,
     ) -> S3BlobStore:
         """Create the client on the running event loop; close it with :meth:`aclose`."""
-        config = AioConfig(
-            signature_version="s3v4",
-            s3={"addressing_style": "path" if force_path_style else "auto"},
-            # Some S3-compatible providers reject the optional checksums (§3.2).
-            request_checksum_calculation="when_required",
-            response_checksum_validation="when_required",
-            max_pool_connections=max(10, 2 * concurrency),
-        )
         stack = contextlib.AsyncExitStack()
         client = await stack.enter_async_context(
             get_session().create_client(
                 "s3",
-                region_name=region,
-                endpoint_url=endpoint,
                 aws_access_key_id=access_key,
                 aws_secret_access_key=secret_key,
-                config=config,
+                **client_options(
+                    region=region,
+                    endpoint=endpoint,
+                    force_path_style=force_path_style,
+                    concurrency=concurrency,
+                ),
             )
         )
         store = cls(

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from aiobotocore.session import get_session
 from tests.support.files_api import (
     MIB,
     Credentials,
@@ -41,10 +42,12 @@ from tests.support.servers import RssSampler, ServerProcess, base_env, free_port
 from websockets.asyncio.client import connect
 
 from skysend_adapters.clock import ManualClock
+from skysend_adapters.s3 import client_options
 from skysend_core.config import Settings
 from skysend_core.lifecycle import Cleanup
 from skysend_core.uploads_model import SESSION_TTL_MS
 from skysend_http.bootstrap import build
+from skysend_http.headers import content_security_policy
 
 #: Small parts, so that a few MiB already make a multipart upload.
 S3_OPTIONS = {"S3_PART_SIZE": "5MB", "S3_CONCURRENCY": "2", "S3_PRESIGNED_EXPIRY": "120"}
@@ -399,3 +402,53 @@ def test_large_uploads_keep_server_memory_bounded(
         bucket.client.head_object(Bucket=bucket.name, Key=f"{chunked_id}.bin")["ContentLength"]
         == LARGE
     )
+
+
+def _allowed_by(source: str, url: str) -> bool:
+    """Whether a ``connect-src`` source expression (scheme://host[:port][/path]) allows
+    ``url``; only the forms the server writes are understood."""
+    scheme, rest = source.split("://", 1)
+    host, _, path = rest.partition("/")
+    target = httpx.URL(url)
+    if target.scheme != scheme:
+        return False
+    netloc = target.netloc.decode()
+    matched = netloc.endswith(host[1:]) if host.startswith("*.") else netloc == host
+    return matched and target.path.startswith("/" + path)
+
+
+@pytest.mark.parametrize("region", ["us-east-1", "eu-central-1"])
+@pytest.mark.parametrize("path_style", ["false", "true"])
+@pytest.mark.parametrize("bucket_name", ["skysend-files", "files.skysend.example"])
+async def test_presigned_links_on_aws_point_where_the_csp_allows_browsers_to_fetch(
+    region: str, path_style: str, bucket_name: str
+) -> None:
+    """Without S3_ENDPOINT the links use the region's own hosts, which ``connect-src``
+    lists; botocore's default global host ``<bucket>.s3.amazonaws.com`` is not allowed."""
+    env = {
+        "BASE_URL": "https://send.example",
+        "STORAGE_BACKEND": "s3",
+        "S3_BUCKET": bucket_name,
+        "S3_REGION": region,
+        "S3_ACCESS_KEY": "k",
+        "S3_SECRET_KEY": "s",
+        "S3_FORCE_PATH_STYLE": path_style,
+    }
+    settings = Settings.from_env(env)
+    policy = content_security_policy(settings)
+    connect = next(d for d in policy.split("; ") if d.startswith("connect-src "))
+    sources = [s for s in connect.split()[1:] if s != "'self'"]
+    options = client_options(
+        region=region,
+        endpoint=settings.s3_endpoint,
+        force_path_style=settings.s3_force_path_style,
+        concurrency=2,
+    )
+    session = get_session()
+    async with session.create_client(
+        "s3", aws_access_key_id="k", aws_secret_access_key="s", **options
+    ) as client:
+        link = await client.generate_presigned_url(
+            "get_object", Params={"Bucket": bucket_name, "Key": f"{uuid.uuid4()}.bin"}
+        )
+    assert any(_allowed_by(source, link) for source in sources), (link, sources)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import logging
 import re
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterator, Sequence
 from datetime import datetime
@@ -49,6 +50,8 @@ READ_SIZE = 1 << 20
 CONNECTIVITY_KEY = ".skysend-connectivity-test"
 _BLOB_KEY = re.compile(r"(.{36})\.bin")
 _MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
+
+log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
@@ -283,7 +286,12 @@ class S3BlobStore:
         if part_keys is None and is_valid_id(session_id):
             # What a crash may have left of an assembly: the joined file, an upload.
             await self._staging.delete(session_id)
-            await self._abort_uploads(f"{session_id}.bin")
+            try:
+                await self._abort_uploads(f"{session_id}.bin")
+            except StorageError as exc:
+                # Best effort: the session's own writes abort their multipart uploads,
+                # and one a crash left behind is found again by the orphan sweep.
+                log.warning("could not abort leftover multipart uploads: %s", exc.message)
 
     async def stale_items(self, cutoff_ms: int) -> list[StaleItem]:
         """Objects ``<id>.bin`` older than the cutoff are blobs. Staged parts, a joined

@@ -154,17 +154,14 @@ class Files:
         room = session.params.content_length - session.bytes_received
         overflow = TooLarge("Total bytes exceed declared content length")
         if announced is not None and announced > room:
-            await self.abort(session_id)
+            await self._abort_quietly(session_id)
             raise overflow
         try:
             part = await self.blobs.write_part(
                 session_id, limited(body, room, overflow), index=position
             )
-        except TooLarge:
-            await self.abort(session_id)
-            raise
-        except StorageError:
-            await self.abort(session_id)
+        except (TooLarge, StorageError):
+            await self._abort_quietly(session_id)
             raise
         if part.size == 0:
             await self.blobs.discard_parts(session_id, [part.key])
@@ -179,7 +176,7 @@ class Files:
             case ChunkOutcome.DUPLICATE:
                 raise Conflict("Chunk already received")
             case ChunkOutcome.OVERFLOW:
-                await self.abort(session_id)
+                await self._abort_quietly(session_id)
                 raise overflow
             case ChunkOutcome.OUT_OF_ORDER:
                 raise RateLimited("Too many out-of-order chunks buffered")
@@ -208,7 +205,7 @@ class Files:
             raise NotFound(SESSION_NOT_FOUND)
         chunks = await self.sessions.chunks(session_id)
         if not parts_complete(chunks, session.params.content_length):
-            await self.abort(session_id)
+            await self._abort_quietly(session_id)
             raise InvalidRequest(SIZE_MISMATCH)
         return await self._complete(session, [key for _, _, key in chunks])
 
@@ -230,7 +227,7 @@ class Files:
         if session is None:
             raise NotFound(SESSION_NOT_FOUND)
         if size != session.params.content_length:
-            await self.abort(session_id)
+            await self._abort_quietly(session_id)
             raise InvalidRequest(SIZE_MISMATCH)
         return await self._complete(session, [part_key])
 
@@ -249,14 +246,23 @@ class Files:
             if size != session.params.content_length:
                 raise StorageError("assembled blob does not have the declared size")
         except StorageError:
-            await self.abort(session.id)
+            await self._abort_quietly(session.id)
             await self.blobs.delete(session.id)
             raise
         try:
             upload = await self._insert_row(session.id, session.params, size)
         finally:
-            await self.abort(session.id)
+            await self._abort_quietly(session.id)
         return upload
+
+    async def _abort_quietly(self, session_id: str) -> None:
+        """:meth:`abort` where its failure must not change the answer: after the row is
+        committed, or while another error is being raised. The session is gone first; data
+        that could not be removed is left to the orphan sweep (storage-and-lifecycle.md §6)."""
+        try:
+            await self.abort(session_id)
+        except StorageError:
+            log.warning("partial data of a session could not be removed; the orphan sweep will")
 
     async def _insert_row(self, upload_id: str, params: UploadParams, size: int) -> Upload:
         upload = Upload.completed(upload_id, params, size, self.clock.now_ms())

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from botocore.exceptions import EndpointConnectionError
 
 from skysend_adapters.clock import SystemClock
 from skysend_adapters.memory import InMemoryUploadRepository, InMemoryUploadSessionStore
@@ -236,3 +237,20 @@ async def test_an_upload_shorter_than_declared_never_completes_an_object(
     assert completed == []
     assert bucket.objects() == []
     assert bucket.uploads() == []
+
+
+async def test_discarding_a_session_survives_a_failing_multipart_listing(
+    s3: tuple[S3BlobStore, Bucket], tmp_path: Path
+) -> None:
+    """Aborting leftover multipart uploads is best effort: the staged parts are gone, and
+    whatever the listing could not find is left to the orphan sweep."""
+    store, _ = s3
+    session_id = new_id()
+    await store.write_part(session_id, metered(b"chunk", []), 0)
+
+    def refuse(**_: Any) -> None:
+        raise EndpointConnectionError(endpoint_url="http://127.0.0.1:9")
+
+    store._client.meta.events.register("before-call.s3.ListMultipartUploads", refuse)
+    await store.discard_parts(session_id)
+    assert not (tmp_path / "uploads" / ".partial" / session_id).exists()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import secrets
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 
 import attrs
 import pytest
@@ -368,3 +368,52 @@ async def test_delete_needs_the_owner_token_and_removes_everything() -> None:
     with pytest.raises(NotFound):
         await w.files.info(upload.id)
     assert await w.blobs.open(upload.id) is None
+
+
+class FailingDiscard(InMemoryBlobStore):
+    """A store whose removal of a session's partial data fails (an S3 listing error)."""
+
+    async def discard_parts(self, session_id: str, part_keys: Sequence[str] | None = None) -> None:
+        raise StorageError("object storage error (ListMultipartUploads): SlowDown")
+
+
+def failing_world() -> World:
+    w = world()
+    w.blobs = FailingDiscard(w.clock)
+    w.files.blobs = w.blobs
+    return w
+
+
+async def test_a_completed_finalize_succeeds_when_the_cleanup_after_it_fails() -> None:
+    """The row and blob exist: a failing removal of the partial data is left to the
+    orphan sweep instead of failing the request (storage-and-lifecycle.md §6)."""
+    w = failing_world()
+    session_id = await chunked(w, [(0, b"a" * 5), (1, b"b" * 5)], 10)
+    upload = await w.files.finalize(session_id, OWNER)
+    assert upload.id == session_id
+    assert await w.uploads.get(session_id) is not None
+    assert await w.sessions.get(session_id) is None
+    assert await download(w, session_id) == b"a" * 5 + b"b" * 5
+
+    stream_id = await w.files.start_stream(params(w, 4))
+    part = await w.files.write_stream(stream_id, stream(b"data"))
+    assert (await w.files.finish_stream(stream_id, part.key, part.size)).id == stream_id
+
+
+async def test_a_failing_cleanup_does_not_replace_the_error_being_answered() -> None:
+    w = failing_world()
+    session_id = await chunked(w, [(0, b"a" * 5)], 10)
+    with pytest.raises(TooLarge):
+        await w.files.append_chunk(session_id, "1", stream(b"b" * 6))
+    assert await w.sessions.get(session_id) is None
+    session_id = await chunked(w, [(0, b"a" * 5)], 10)
+    with pytest.raises(TooLarge):
+        await w.files.append_chunk(session_id, "1", stream(b"b" * 6), announced=6)
+    session_id = await chunked(w, [(0, b"a" * 5)], 10)
+    with pytest.raises(InvalidRequest, match="Body size does not match"):
+        await w.files.finalize(session_id, OWNER)
+    assert await w.sessions.get(session_id) is None
+    stream_id = await w.files.start_stream(params(w, 10))
+    part = await w.files.write_stream(stream_id, stream(b"data"))
+    with pytest.raises(InvalidRequest, match="Body size does not match"):
+        await w.files.finish_stream(stream_id, part.key, part.size)

@@ -92,8 +92,16 @@ def client_options(
     where the Content-Security-Policy's ``connect-src`` allows browsers to fetch
     (http-api.md §1.5). botocore would otherwise presign against the global host
     ``<bucket>.s3.amazonaws.com``, which browsers would refuse to download from.
+
+    Over https request bodies are not hashed for the signature (see below); over a plain
+    http endpoint (a MinIO on loopback) botocore signs them, on the event loop.
     """
     s3: dict[str, Any] = {"addressing_style": "path" if force_path_style else "auto"}
+    if endpoint is None or endpoint.lower().startswith("https://"):
+        # Bodies are sent as UNSIGNED-PAYLOAD: TLS protects their integrity, and signing
+        # them means hashing every byte with SHA-256 on the event loop before it is sent
+        # (some 30 ms per 25 MiB part). Over plain http the payload is still signed.
+        s3["payload_signing_enabled"] = False
     if endpoint is None:
         s3["us_east_1_regional_endpoint"] = "regional"
         if not force_path_style:

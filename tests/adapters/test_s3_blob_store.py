@@ -6,6 +6,7 @@ and what the orphan sweep finds in the bucket."""
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import time
 from collections.abc import AsyncIterator
@@ -14,11 +15,12 @@ from typing import Any
 
 import httpx
 import pytest
+from aiobotocore.session import get_session
 from botocore.exceptions import EndpointConnectionError
 
 from skysend_adapters.clock import SystemClock
 from skysend_adapters.memory import InMemoryUploadRepository, InMemoryUploadSessionStore
-from skysend_adapters.s3 import CONNECTIVITY_KEY, S3BlobStore
+from skysend_adapters.s3 import CONNECTIVITY_KEY, S3BlobStore, client_options
 from skysend_core.config import Settings
 from skysend_core.errors import InvalidRequest, StorageError
 from skysend_core.ports import BlobLink, StaleItem
@@ -254,3 +256,46 @@ async def test_discarding_a_session_survives_a_failing_multipart_listing(
     store._client.meta.events.register("before-call.s3.ListMultipartUploads", refuse)
     await store.discard_parts(session_id)
     assert not (tmp_path / "uploads" / ".partial" / session_id).exists()
+
+
+class _Captured(Exception):
+    pass
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "signed"),
+    [(None, False), ("https://objects.example:9000", False), ("http://127.0.0.1:9000", True)],
+    ids=["aws", "https", "plain-http"],
+)
+async def test_bodies_are_not_hashed_on_the_loop_over_https(
+    endpoint: str | None, signed: bool
+) -> None:
+    """Over TLS, PutObject and UploadPart are signed as UNSIGNED-PAYLOAD, so no body is
+    SHA-256 hashed on the event loop; over plain http the payload is still signed."""
+    options = client_options(
+        region="eu-central-1", endpoint=endpoint, force_path_style=False, concurrency=2
+    )
+    sent: list[str] = []
+
+    def capture(request: Any, **_: Any) -> None:
+        value = request.headers["x-amz-content-sha256"]
+        sent.append(value.decode() if isinstance(value, bytes) else value)
+        raise _Captured  # signed and ready to go: no network needed
+
+    async with get_session().create_client(
+        "s3", aws_access_key_id="k", aws_secret_access_key="s", **options
+    ) as client:
+        client.meta.events.register("before-send.s3", capture)
+        with pytest.raises(_Captured):
+            await client.put_object(Bucket="b", Key="k.bin", Body=io.BytesIO(b"x" * 1000))
+        with pytest.raises(_Captured):
+            await client.upload_part(
+                Bucket="b", Key="k.bin", UploadId="u", PartNumber=1, Body=io.BytesIO(b"y" * 10)
+            )
+    assert len(sent) == 2
+    for value in sent:
+        if signed:
+            assert value != "UNSIGNED-PAYLOAD"
+            assert len(value) == 64
+        else:
+            assert value == "UNSIGNED-PAYLOAD"

@@ -9,6 +9,7 @@ Layout under ``uploads_dir``::
     .partial/<id>/.growing      chunks that arrived in order, appended where they belong
     .partial/<id>/.growing-next the next chunk index and the length it is appended at
     .partial/<id>/.growing-map  parts moved into ``.growing``: key, offset, length
+    .partial/<id>/.joined       the parts joined for another store (S3) to send
 
 A chunk that continues the ones before it (by index) is appended to ``.growing``, which
 becomes the blob at assembly without being copied. Its key says where it lies (``g`` +
@@ -58,6 +59,7 @@ READ_SIZE = 1 << 20
 _PART_KEY = re.compile(r"[0-9a-f]{32}")
 _GROWN_KEY = re.compile(r"g([0-9a-f]{16})([0-9a-f]{16})")
 _GROWING = ".growing"
+_JOINED = ".joined"
 _NEXT = ".growing-next"
 _NEXT_FORMAT = struct.Struct("<QQ")  # next index, length of the chunks appended so far
 _MAP = ".growing-map"
@@ -236,6 +238,25 @@ class FilesystemBlobStore:
             raise StorageError("invalid part key")
         await self._moved(session_id)
         return await _io(_assemble, directory, list(part_keys), self._root, final)
+
+    async def join_parts(self, session_id: str, part_keys: Sequence[str]) -> FilesystemBlobReader:
+        """Join the parts as :meth:`assemble` does, but into the session's own area
+        (``.partial/<id>/.joined``), open the result and unlink it: for a store that sends
+        the joined bytes elsewhere. The open reader keeps the bytes until it is closed; a
+        crash while joining leaves the file in the area, removed with it by
+        :meth:`discard_parts`. It never lies where a blob of this store would."""
+        directory = self._session_dir(session_id)
+        if directory is None:
+            raise NotFound("invalid id")
+        if not all(_PART_KEY.fullmatch(key) or _GROWN_KEY.fullmatch(key) for key in part_keys):
+            raise StorageError("invalid part key")
+        await self._moved(session_id)
+        joined = directory / _JOINED
+        await _io(_assemble, directory, list(part_keys), directory, joined)
+        opened = await _io(_open_detached, joined)
+        if opened is None:
+            raise StorageError("the joined parts vanished before they were read")
+        return FilesystemBlobReader(*opened)
 
     async def discard_parts(self, session_id: str, part_keys: Sequence[str] | None = None) -> None:
         directory = self._session_dir(session_id)
@@ -422,6 +443,18 @@ def _open_for_reading(path: Path) -> tuple[io.FileIO, int] | None:
         file.close()
         raise
     return file, size
+
+
+def _open_detached(path: Path) -> tuple[io.FileIO, int] | None:
+    """Open a file for reading and unlink it: its bytes live until the reader closes."""
+    opened = _open_for_reading(path)
+    if opened is not None:
+        try:
+            path.unlink()
+        except BaseException:
+            opened[0].close()
+            raise
+    return opened
 
 
 def _unlink(path: Path) -> None:

@@ -4,8 +4,9 @@ Layout::
 
     bucket  <id>.bin                    completed blob
     bucket  .skysend-connectivity-test  written and removed by the start-up check
-    local   UPLOADS_DIR/.partial/<id>/  parts of unfinished uploads (a FilesystemBlobStore)
-    local   UPLOADS_DIR/<id>.bin        a finalized upload's parts joined, while it is sent
+    local   UPLOADS_DIR/.partial/<id>/  parts of unfinished uploads (a FilesystemBlobStore),
+                                        and ``.joined``: a finalized upload's parts joined,
+                                        while it is sent
 
 Whole blobs (single-request uploads) stream straight into the bucket. Parts of chunked
 and WebSocket uploads are staged on the shared local disk, as the filesystem backend keeps
@@ -273,27 +274,21 @@ class S3BlobStore:
         return await self._staging.write_part(session_id, chunks, index)
 
     async def assemble(self, session_id: str, part_keys: Sequence[str], blob_id: str) -> int:
-        """Join the staged parts on disk (in place when they arrived in order), send the
-        result as one object, then remove it from the disk."""
+        """Join the staged parts on disk, in the session's area (in place when they
+        arrived in order), and send the result as one object. The joined file is
+        unlinked as soon as it is open: its space is freed when the reader closes."""
         if not is_valid_id(session_id) or not is_valid_id(blob_id):
             raise NotFound("invalid id")
-        await self._staging.assemble(session_id, part_keys, blob_id)
+        reader = await self._staging.join_parts(session_id, part_keys)
         try:
-            reader = await self._staging.open(blob_id)
-            if reader is None:
-                raise StorageError("the assembled upload vanished before it was sent")
-            try:
-                return await self._upload(f"{blob_id}.bin", reader.chunks())
-            finally:
-                await reader.aclose()
+            return await self._upload(f"{blob_id}.bin", reader.chunks())
         finally:
-            await self._staging.delete(blob_id)
+            await reader.aclose()
 
     async def discard_parts(self, session_id: str, part_keys: Sequence[str] | None = None) -> None:
         await self._staging.discard_parts(session_id, part_keys)
         if part_keys is None and is_valid_id(session_id):
-            # What a crash may have left of an assembly: the joined file, an upload.
-            await self._staging.delete(session_id)
+            # What a crash may have left of an assembly: a multipart upload.
             try:
                 await self._abort_uploads(f"{session_id}.bin")
             except StorageError as exc:
@@ -302,11 +297,14 @@ class S3BlobStore:
                 log.warning("could not abort leftover multipart uploads: %s", exc.message)
 
     async def stale_items(self, cutoff_ms: int) -> list[StaleItem]:
-        """Objects ``<id>.bin`` older than the cutoff are blobs. Staged parts, a joined
-        file left on disk and multipart uploads whose last part is older than the cutoff
-        are all a session's leftovers, removed by :meth:`discard_parts`."""
+        """Objects ``<id>.bin`` older than the cutoff are blobs. Session areas on disk
+        (staged parts, a joined file) and multipart uploads whose last part is older than
+        the cutoff are a session's leftovers, removed by :meth:`discard_parts`.
+
+        Files ``UPLOADS_DIR/<id>.bin`` are the filesystem backend's blobs (kept after a
+        switch of backend): they are neither reported nor touched."""
         found = {
-            StaleItem("session", item.id) for item in await self._staging.stale_items(cutoff_ms)
+            item for item in await self._staging.stale_items(cutoff_ms) if item.kind == "session"
         }
         for key, modified in await self._objects():
             blob_id = _blob_id(key)

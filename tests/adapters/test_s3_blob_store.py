@@ -23,9 +23,11 @@ from skysend_adapters.memory import InMemoryUploadRepository, InMemoryUploadSess
 from skysend_adapters.s3 import CONNECTIVITY_KEY, S3BlobStore, client_options
 from skysend_core.config import Settings
 from skysend_core.errors import InvalidRequest, StorageError
+from skysend_core.lifecycle import Cleanup
 from skysend_core.ports import BlobLink, StaleItem
 from skysend_core.upload_params import parse_upload_params
 from skysend_core.uploads import Files
+from skysend_core.uploads_model import Upload
 from tests.adapters.factories import MIB, new_id, s3_store
 from tests.support.files_api import b64url
 from tests.support.s3 import Bucket, S3Server
@@ -197,10 +199,12 @@ async def test_a_crash_during_assembly_leaves_leftovers_the_sweep_finds(
     store, bucket = s3
     session_id = new_id()
     part = await store.write_part(session_id, metered(b"chunk", []), 0)
-    staging = store._staging
-    await staging.assemble(session_id, [part.key], session_id)  # what assemble does first
-    joined = tmp_path / "uploads" / f"{session_id}.bin"
-    assert joined.exists()
+    reader = await store._staging.join_parts(session_id, [part.key])  # assemble's first step
+    await reader.aclose()
+    assert not (tmp_path / "uploads" / f"{session_id}.bin").exists()
+    joined = tmp_path / "uploads" / ".partial" / session_id / ".joined"
+    assert not joined.exists()  # unlinked once open
+    joined.write_bytes(b"chunk")  # what a crash while joining leaves
     now_ms = time.time_ns() // 1_000_000
     assert await store.stale_items(now_ms + 60_000) == [StaleItem("session", session_id)]
     await store.discard_parts(session_id)
@@ -299,3 +303,37 @@ async def test_bodies_are_not_hashed_on_the_loop_over_https(
             assert len(value) == 64
         else:
             assert value == "UNSIGNED-PAYLOAD"
+
+
+async def test_the_sweep_never_touches_blobs_of_the_filesystem_backend(
+    s3: tuple[S3BlobStore, Bucket], tmp_path: Path
+) -> None:
+    """After a switch from STORAGE_BACKEND=filesystem, ``UPLOADS_DIR/<id>.bin`` files are
+    that backend's blobs: old, with or without a row, the S3 store neither reports nor
+    deletes them."""
+    store, _ = s3
+    owned, unowned = new_id(), new_id()
+    old = time.time() - 3 * 3600
+    for blob_id in (owned, unowned):
+        path = tmp_path / "uploads" / f"{blob_id}.bin"
+        path.write_bytes(b"a blob of the filesystem backend")
+        os.utime(path, (old, old))
+    uploads = InMemoryUploadRepository()
+    settings = Settings.from_env({"BASE_URL": "https://send.example"})
+    raw = {
+        "authToken": b64url(os.urandom(32)),
+        "ownerToken": b64url(os.urandom(32)),
+        "salt": b64url(os.urandom(32)),
+        "maxDownloads": "1",
+        "expireSec": "86400",
+        "contentLength": "32",
+    }
+    await uploads.insert(
+        Upload.completed(owned, parse_upload_params(raw, settings), 32, time.time_ns() // 10**6)
+    )
+    now_ms = time.time_ns() // 1_000_000
+    assert await store.stale_items(now_ms) == []
+    cleanup = Cleanup(uploads, InMemoryUploadSessionStore(), store, SystemClock())
+    assert await cleanup.sweep_orphans(now_ms) == 0
+    assert (tmp_path / "uploads" / f"{owned}.bin").exists()
+    assert (tmp_path / "uploads" / f"{unowned}.bin").exists()

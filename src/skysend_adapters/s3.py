@@ -306,10 +306,8 @@ class S3BlobStore:
         found = {
             item for item in await self._staging.stale_items(cutoff_ms) if item.kind == "session"
         }
-        for key, modified in await self._objects():
-            blob_id = _blob_id(key)
-            if blob_id is not None and _ms(modified) < cutoff_ms:
-                found.add(StaleItem("blob", blob_id))
+        async for stale_id in self._stale_blobs(cutoff_ms):
+            found.add(StaleItem("blob", stale_id))
         for key, upload_id, initiated in await self._uploads():
             blob_id = _blob_id(key)
             if blob_id is None or _ms(initiated) >= cutoff_ms:
@@ -419,13 +417,16 @@ class S3BlobStore:
 
     # -- listing ------------------------------------------------------------------------
 
-    async def _objects(self) -> list[tuple[str, datetime]]:
-        found: list[tuple[str, datetime]] = []
+    async def _stale_blobs(self, cutoff_ms: int) -> AsyncIterator[str]:
+        """Ids of ``<id>.bin`` objects older than the cutoff, page by page: other keys
+        of the bucket (another application's) are skipped, never collected."""
         with _translated("ListObjectsV2"):
             pages = self._client.get_paginator("list_objects_v2").paginate(Bucket=self._bucket)
             async for page in pages:
-                found += [(item["Key"], item["LastModified"]) for item in page.get("Contents", [])]
-        return found
+                for item in page.get("Contents", []):
+                    blob_id = _blob_id(item["Key"])
+                    if blob_id is not None and _ms(item["LastModified"]) < cutoff_ms:
+                        yield blob_id
 
     async def _uploads(self, prefix: str = "") -> list[tuple[str, str, datetime]]:
         found: list[tuple[str, str, datetime]] = []

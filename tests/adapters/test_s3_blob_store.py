@@ -6,6 +6,7 @@ and what the orphan sweep finds in the bucket."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import io
 import os
 import time
@@ -337,3 +338,21 @@ async def test_the_sweep_never_touches_blobs_of_the_filesystem_backend(
     assert await cleanup.sweep_orphans(now_ms) == 0
     assert (tmp_path / "uploads" / f"{owned}.bin").exists()
     assert (tmp_path / "uploads" / f"{unowned}.bin").exists()
+
+
+async def test_the_bucket_listing_keeps_only_stale_blob_keys(
+    s3: tuple[S3BlobStore, Bucket],
+) -> None:
+    """Foreign keys and recent blobs are dropped page by page, not gathered in a list."""
+    store, bucket = s3
+    old_blob = new_id()
+    await store.write(old_blob, metered(b"blob", []))
+    for n in range(5):
+        bucket.put(f"other-app/{n}.dat", b"not ours")
+    listing = store._stale_blobs(time.time_ns() // 1_000_000 + 60_000)
+    assert inspect.isasyncgen(listing)
+    assert [blob_id async for blob_id in listing] == [old_blob]
+    assert [b async for b in store._stale_blobs(time.time_ns() // 1_000_000 - 60_000)] == []
+    assert sorted(bucket.objects()) == sorted(
+        [f"{old_blob}.bin"] + [f"other-app/{n}.dat" for n in range(5)]
+    )

@@ -6,6 +6,7 @@ calling these methods; the HTTP layer does nothing more.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator
@@ -56,6 +57,10 @@ OWNER_TOKEN = "Invalid or missing owner token"
 AUTH_TOKEN = "Invalid or missing auth token"
 
 log = logging.getLogger(__name__)
+
+#: How often a session being assembled is touched, so that a long assembly (a large blob
+#: sent to object storage) is never taken for an idle session and swept (one-hour TTL).
+ASSEMBLY_TOUCH_S = 30.0
 
 
 @attrs.frozen
@@ -242,7 +247,7 @@ class Files:
 
     async def _complete(self, session: UploadSession, part_keys: list[str]) -> Upload:
         try:
-            size = await self.blobs.assemble(session.id, part_keys, session.id)
+            size = await self._assemble_alive(session, part_keys)
             if size != session.params.content_length:
                 raise StorageError("assembled blob does not have the declared size")
         except StorageError:
@@ -254,6 +259,22 @@ class Files:
         finally:
             await self._abort_quietly(session.id)
         return upload
+
+    async def _assemble_alive(self, session: UploadSession, part_keys: list[str]) -> int:
+        """Assemble the blob, touching the session every :data:`ASSEMBLY_TOUCH_S`."""
+        assembling = asyncio.ensure_future(self.blobs.assemble(session.id, part_keys, session.id))
+        try:
+            while not assembling.done():
+                await asyncio.wait({assembling}, timeout=ASSEMBLY_TOUCH_S)
+                if not assembling.done():
+                    await self.sessions.touch(
+                        session.id, session.bytes_received, self.clock.now_ms()
+                    )
+            return assembling.result()
+        finally:
+            if not assembling.done():
+                assembling.cancel()
+                await asyncio.wait({assembling})
 
     async def _abort_quietly(self, session_id: str) -> None:
         """:meth:`abort` where its failure must not change the answer: after the row is

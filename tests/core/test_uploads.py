@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import secrets
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -15,6 +16,7 @@ from skysend_adapters.memory import (
     InMemoryUploadRepository,
     InMemoryUploadSessionStore,
 )
+from skysend_core import uploads
 from skysend_core.config import Settings
 from skysend_core.errors import (
     BlobMissing,
@@ -417,3 +419,43 @@ async def test_a_failing_cleanup_does_not_replace_the_error_being_answered() -> 
     part = await w.files.write_stream(stream_id, stream(b"data"))
     with pytest.raises(InvalidRequest, match="Body size does not match"):
         await w.files.finish_stream(stream_id, part.key, part.size)
+
+
+class HeldAssembly(InMemoryBlobStore):
+    """Assembly that waits until released (a large blob on its way to object storage)."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        super().__init__(clock)
+        self.started = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def assemble(self, session_id: str, part_keys: Sequence[str], blob_id: str) -> int:
+        self.started.set()
+        await self.release.wait()
+        return await super().assemble(session_id, part_keys, blob_id)
+
+
+async def touched_since(w: World, session_id: str, now_ms: int) -> bool:
+    session = await w.sessions.get(session_id)
+    return session is not None and session.last_activity_at >= now_ms
+
+
+async def test_a_long_assembly_keeps_its_session_alive(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(uploads, "ASSEMBLY_TOUCH_S", 0.01)
+    w = world()
+    blobs = HeldAssembly(w.clock)
+    files = Files(w.files.settings, w.uploads, w.sessions, blobs, w.clock)
+    cleanup = Cleanup(w.uploads, w.sessions, blobs, w.clock)
+    session_id = await files.init_chunked(params(w, 10))
+    await files.append_chunk(session_id, "0", stream(b"a" * 10))
+    finalizing = asyncio.create_task(files.finalize(session_id, OWNER))
+    await blobs.started.wait()
+    w.clock.advance(SESSION_TTL_MS + 1)  # an assembly longer than the session's TTL
+    async with asyncio.timeout(5):
+        while not await touched_since(w, session_id, w.clock.now_ms()):  # noqa: ASYNC110
+            await asyncio.sleep(0.005)
+    await cleanup.run()
+    assert await w.sessions.get(session_id) is not None
+    blobs.release.set()
+    upload = await finalizing
+    assert upload.size == 10

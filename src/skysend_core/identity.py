@@ -188,36 +188,40 @@ class Identity:
     def check_credentials(self, cookie_token: str | None, authorization: str | None) -> User:
         """The user of a guarded request: the ``skysend-auth`` cookie if present, else an
         ``Authorization: Bearer`` token. A present but invalid cookie is final."""
-        token = cookie_token or _bearer(authorization)
-        if not token:
-            raise InvalidToken(AUTH_REQUIRED)
-        return self.session_user(token)
+        return self._presented_user(cookie_token, authorization, AUTH_REQUIRED)
 
     # -- sessions (oidc.md §5, §6) -------------------------------------------------------
 
     def session_user(self, token: str) -> User:
         """The user of a session JWT; ``InvalidToken`` if it is invalid or expired."""
-        claims = self.signer.verify(token)
+        claims = self._valid_claims(token, ("sub", "name", "email"))
         if claims is None:
             raise InvalidToken(SESSION_INVALID)
-        exp = claims.get("exp")
-        fields = [claims.get(key) for key in ("sub", "name", "email")]
-        if (
-            not isinstance(exp, int | float)
-            or isinstance(exp, bool)
-            or exp <= self._now_s()
-            or not all(isinstance(value, str) for value in fields)
-        ):
-            raise InvalidToken(SESSION_INVALID)
-        return User(str(claims["sub"]), str(claims["name"]), str(claims["email"]))
+        return User(claims["sub"], claims["name"], claims["email"])
 
     def current_user(self, cookie_token: str | None, authorization: str | None) -> User:
         """``GET /auth/session``: like the guard, but 'Not authenticated' when nothing is
         presented (the cookie comes first; a Bearer token is accepted too)."""
+        return self._presented_user(cookie_token, authorization, NOT_AUTHENTICATED)
+
+    def _presented_user(
+        self, cookie_token: str | None, authorization: str | None, missing: str
+    ) -> User:
         token = cookie_token or _bearer(authorization)
         if not token:
-            raise InvalidToken(NOT_AUTHENTICATED)
+            raise InvalidToken(missing)
         return self.session_user(token)
+
+    def _valid_claims(self, token: str, texts: tuple[str, ...]) -> Mapping[str, Any] | None:
+        """The claims of one of the server's own JWTs if its signature holds, ``exp`` (a
+        number, no leeway) lies ahead and each of ``texts`` is a string; else ``None``."""
+        claims = self.signer.verify(token)
+        if claims is None:
+            return None
+        exp = claims.get("exp")
+        if not isinstance(exp, int | float) or isinstance(exp, bool) or exp <= self._now_s():
+            return None
+        return claims if all(isinstance(claims.get(key), str) for key in texts) else None
 
     def issue_session(self, user: User) -> str:
         now = self._now_s()
@@ -296,15 +300,8 @@ class Identity:
         )
 
     def _pkce_claims(self, token: str) -> Mapping[str, Any]:
-        claims = self.signer.verify(token)
-        exp = claims.get("exp") if claims is not None else None
-        if (
-            claims is None
-            or not isinstance(exp, int | float)
-            or isinstance(exp, bool)
-            or exp <= self._now_s()
-            or not all(isinstance(claims.get(k), str) for k in ("state", "nonce", "codeVerifier"))
-        ):
+        claims = self._valid_claims(token, ("state", "nonce", "codeVerifier"))
+        if claims is None:
             raise InvalidRequest(PKCE_INVALID)
         return claims
 

@@ -8,7 +8,6 @@ The creation guard itself (http-api.md §1.12) runs in the request pipeline
 from __future__ import annotations
 
 from quart import Blueprint, Response, current_app, request
-from werkzeug.http import parse_cookie
 
 from skysend_core.identity import (
     PKCE_COOKIE,
@@ -19,6 +18,7 @@ from skysend_core.identity import (
     with_query,
 )
 from skysend_http.errors import json_response
+from skysend_http.headers import cookie_value
 
 blueprint = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -28,14 +28,6 @@ def _identity() -> Identity:
     if identity is None:  # the blueprint is only registered with OIDC on
         raise RuntimeError("OIDC is not configured")
     return identity
-
-
-def cookie_value(header: str | None, name: str) -> str | None:
-    """One cookie from a ``Cookie`` header (``None`` if absent)."""
-    if not header:
-        return None
-    value: str | None = parse_cookie(header).get(name)
-    return value
 
 
 def set_cookie(response: Response, name: str, value: str, max_age: int, secure: bool) -> None:

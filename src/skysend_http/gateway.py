@@ -30,9 +30,8 @@ from skysend_core.errors import InvalidToken
 from skysend_core.identity import SESSION_COOKIE, Identity
 from skysend_core.limits import Limits
 from skysend_core.limits_model import TOO_MANY_REQUESTS, RateDecision, client_ip
-from skysend_http.auth import cookie_value
 from skysend_http.errors import json_bytes
-from skysend_http.headers import HeaderPolicy, RawHeaders
+from skysend_http.headers import HeaderPolicy, RawHeaders, cookie_value
 
 log = logging.getLogger(__name__)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from werkzeug.http import parse_cookie
+
 from skysend_core.config import Settings
 
 EXPOSE_HEADERS = "X-RateLimit-Limit,X-RateLimit-Remaining,X-RateLimit-Reset,X-File-Count"
@@ -135,3 +137,11 @@ class HeaderPolicy:
             ]
         headers.append((b"vary", b"Access-Control-Request-Headers"))
         return headers
+
+
+def cookie_value(header: str | None, name: str) -> str | None:
+    """One cookie from a ``Cookie`` header (``None`` if absent)."""
+    if not header:
+        return None
+    value: str | None = parse_cookie(header).get(name)
+    return value

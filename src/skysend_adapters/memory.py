@@ -34,6 +34,7 @@ from skysend_core.uploads_model import (
     Upload,
     UploadSession,
     UploadSummary,
+    blob_name,
     decide_chunk,
     is_session_live,
     is_valid_id,
@@ -195,7 +196,7 @@ class InMemoryBlobStore:
         entry = self._blobs.get(blob_id)
         if entry is None or self._links_at is None:
             return await self.open(blob_id)
-        return BlobLink(f"{self._links_at}{blob_id}.bin", len(entry[0]))
+        return BlobLink(self._links_at + blob_name(blob_id), len(entry[0]))
 
     async def delete(self, blob_id: str) -> None:
         self._blobs.pop(blob_id, None)

@@ -45,7 +45,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from skysend_adapters.filesystem import FilesystemBlobStore
 from skysend_core.errors import NotFound, StorageError
 from skysend_core.ports import BlobLink, PartRef, StaleItem
-from skysend_core.uploads_model import is_valid_id
+from skysend_core.uploads_model import blob_name, is_valid_id
 
 READ_SIZE = 1 << 20
 CONNECTIVITY_KEY = ".skysend-connectivity-test"
@@ -227,14 +227,14 @@ class S3BlobStore:
     async def write(self, blob_id: str, chunks: AsyncIterable[bytes]) -> int:
         if not is_valid_id(blob_id):
             raise NotFound("invalid blob id")
-        return await self._upload(f"{blob_id}.bin", chunks)
+        return await self._upload(blob_name(blob_id), chunks)
 
     async def open(self, blob_id: str) -> S3BlobReader | None:
         if not is_valid_id(blob_id):
             return None
         with _translated("GetObject"):
             try:
-                answer = await self._client.get_object(Bucket=self._bucket, Key=f"{blob_id}.bin")
+                answer = await self._client.get_object(Bucket=self._bucket, Key=blob_name(blob_id))
             except ClientError as exc:
                 if _is_missing(exc):
                     return None
@@ -246,7 +246,7 @@ class S3BlobStore:
         missing object is told apart before a download is counted."""
         if not is_valid_id(blob_id):
             return None
-        key = f"{blob_id}.bin"
+        key = blob_name(blob_id)
         with _translated("HeadObject"):
             try:
                 head = await self._client.head_object(Bucket=self._bucket, Key=key)
@@ -264,7 +264,7 @@ class S3BlobStore:
     async def delete(self, blob_id: str) -> None:
         if is_valid_id(blob_id):
             with _translated("DeleteObject"):
-                await self._client.delete_object(Bucket=self._bucket, Key=f"{blob_id}.bin")
+                await self._client.delete_object(Bucket=self._bucket, Key=blob_name(blob_id))
 
     # -- parts of unfinished uploads ------------------------------------------------
 
@@ -281,7 +281,7 @@ class S3BlobStore:
             raise NotFound("invalid id")
         reader = await self._staging.join_parts(session_id, part_keys)
         try:
-            return await self._upload(f"{blob_id}.bin", reader.chunks())
+            return await self._upload(blob_name(blob_id), reader.chunks())
         finally:
             await reader.aclose()
 
@@ -290,7 +290,7 @@ class S3BlobStore:
         if part_keys is None and is_valid_id(session_id):
             # What a crash may have left of an assembly: a multipart upload.
             try:
-                await self._abort_uploads(f"{session_id}.bin")
+                await self._abort_uploads(blob_name(session_id))
             except StorageError as exc:
                 # Best effort: the session's own writes abort their multipart uploads,
                 # and one a crash left behind is found again by the orphan sweep.

@@ -67,7 +67,5 @@ def key_refusal_is_a_wrong_link() -> Iterator[None]:
     link's key is wrong: :class:`InvalidLinkError`, reported like a failed decryption."""
     try:
         yield
-    except InvalidLinkError:
-        raise
     except AuthError as exc:
         raise InvalidLinkError(exc.status, WRONG_LINK, body=exc.body) from None

@@ -241,9 +241,9 @@ async def test_a_wrong_link_without_metadata_is_refused_by_the_server(
     forged = build_share_url(live.url, "file", upload_id, os.urandom(32))
     async with AsyncClient(live.url) as client:
         with pytest.raises(InvalidLinkError):
-            await client.download(forged, tmp_path / "out")
+            await client.download(forged, tmp_path / "new" / "deep" / "out")
         assert (await client.info(upload_id)).download_count == 0
-    assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "new").exists()  # the refusal came after the folders were made
 
 
 async def test_download_limit_and_gone(live: Live, source: Path, tmp_path: Path) -> None:
@@ -336,21 +336,6 @@ async def test_sync_client_works_inside_a_running_loop(live: Live) -> None:
         assert client.health().status == "ok"
 
 
-class Recording(httpx.AsyncBaseTransport):
-    """The real network, with a note of every request the client sends."""
-
-    def __init__(self) -> None:
-        self.inner = httpx.AsyncHTTPTransport()
-        self.requests: list[httpx.Request] = []
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        return await self.inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-
 @pytest.mark.parametrize("transport", ["ws", "chunked", "single"])
 async def test_object_storage_downloads_follow_the_presigned_url(
     start_live: Callable[..., Live],
@@ -363,7 +348,7 @@ async def test_object_storage_downloads_follow_the_presigned_url(
     from the bucket without SkySend's headers."""
     bucket = s3_server.new_bucket()
     live = start_live(**s3_server.env(bucket.name, S3_PART_SIZE="5MB"))
-    recording = Recording()
+    recording = Recorder()
     async with AsyncClient(live.url, transport=recording) as client:
         result = await client.upload(source, transport=transport)  # type: ignore[arg-type]
         assert result.transport == transport
@@ -394,6 +379,8 @@ async def test_password_lockout_is_a_rate_limit_with_retry_after(
 
 
 class Recorder(httpx.AsyncBaseTransport):
+    """The real network, with a note of every request the client sends."""
+
     def __init__(self) -> None:
         self.inner = httpx.AsyncHTTPTransport()
         self.requests: list[httpx.Request] = []

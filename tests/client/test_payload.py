@@ -84,3 +84,13 @@ def test_chunks_shrink_so_that_the_server_s_concurrency_fits() -> None:
     assert [chunk_records_for(c) for c in (1, 4, 5, 7, 8, 13, 14, 20)] == [
         256, 256, 128, 128, 64, 64, 32, 32,
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize("records", [0, 3, 24])
+def test_chunk_records_must_be_a_power_of_two(tmp_path: Path, records: int) -> None:
+    source = tmp_path / "f"
+    source.write_bytes(b"x")
+    file = EncryptedFile(source, 1, os.urandom(32))
+    with pytest.raises(ValueError, match="power of two"):
+        file.with_chunk_records(records)
+    assert file.with_chunk_records(16).chunk_records == 16
